@@ -1,0 +1,144 @@
+"""CSV import: Yahoo-style (``Date,Open,High,Low,Close,Adj Close,Volume``) and ccxt-style files.
+
+A Yahoo-style date is a session date in the symbol's own time zone (New York for
+indices and ETFs, UTC for crypto); a ccxt-style ``timestamp`` is the bar open in
+ms UTC. Every way a file can be unreadable ends in one ``DataError`` line.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from feeds.errors import DataError
+from feeds.frame import COLUMNS, SeriesMeta, attach, timeframe_delta
+from feeds.symbols import exchange_tz, is_crypto, symbol_from_filename
+from feeds.validate import DataWarning, validate
+
+_TIME_NAMES = ("date", "datetime", "timestamp", "time")
+_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
+
+
+def _decode(path: Path, raw: bytes) -> str:
+    if not raw.strip():
+        raise DataError(f"{path}: the file is empty; nothing was imported")
+    if b"\x00" in raw[:8192]:
+        raise DataError(f"{path}: binary data, not a CSV text file")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(
+            f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); save the file as UTF-8 CSV"
+        ) from None
+
+
+def _column_name(name: str) -> str:
+    return re.sub(r"\s+", "_", str(name).strip().lower())
+
+
+def _parse_times(path: Path, col: pd.Series, tz: str) -> pd.DatetimeIndex:
+    """Parse the time column: ms/s epoch numbers are UTC; date strings are local to ``tz``."""
+    text = col.astype("string").str.strip()
+    if text.isna().any() or (text == "").any():
+        row = int(np.flatnonzero((text.isna() | (text == "")).to_numpy())[0]) + 2
+        raise DataError(f"{path}: empty date at line {row}")
+    if text.str.fullmatch(r"\d{10,13}").all():
+        nums = text.astype("int64")
+        unit = "ms" if (nums > 10**11).all() else "s"
+        return pd.DatetimeIndex(pd.to_datetime(nums, unit=unit, utc=True))
+    has_offset = text.str.contains(_OFFSET)
+    if has_offset.any() and not has_offset.all():
+        first_naive = int(np.flatnonzero(~has_offset.to_numpy())[0]) + 2
+        raise DataError(
+            f"{path}: mixed time zones (some dates carry a UTC offset, line {first_naive} does not); "
+            "write every date in one time zone"
+        )
+    try:
+        if has_offset.all():
+            parsed = pd.to_datetime(text, format="ISO8601", utc=True)
+            offsets = text.str.extract(f"({_OFFSET.pattern})")[0].unique()
+            if len(offsets) > 1 and tz == "UTC":
+                raise DataError(
+                    f"{path}: mixed time zones (offsets {', '.join(map(str, offsets[:4]))}) in a UTC series"
+                )
+            return pd.DatetimeIndex(parsed)
+        parsed = pd.to_datetime(text, format="ISO8601")
+    except (ValueError, TypeError) as e:
+        bad = pd.to_datetime(text, format="ISO8601", errors="coerce").isna().to_numpy()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{path}: unparseable date {text.iloc[row]!r} at line {row + 2}; use YYYY-MM-DD") from None
+        raise DataError(f"{path}: cannot read the dates ({e})") from None
+    return pd.DatetimeIndex(parsed).tz_localize(tz, ambiguous="raise", nonexistent="raise").tz_convert("UTC")
+
+
+def read_csv(
+    path: str | Path, symbol: str | None = None, timeframe: str | None = None
+) -> tuple[pd.DataFrame, list[DataWarning]]:
+    """Read and validate one CSV file into a normalised frame (metadata attached) and its warnings.
+
+    The symbol and timeframe come from the file name unless given.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the file ({e.strerror})") from None
+    text = _decode(path, raw)
+    header = text.splitlines()[0]
+    if "," not in header:
+        for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
+            if sep in header:
+                raise DataError(f"{path}: columns are separated by {name}; riskon reads comma-separated files")
+        raise DataError(f"{path}: the first line {header[:60]!r} is not a CSV header with date and price columns")
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.ParserError as e:
+        raise DataError(f"{path}: malformed CSV ({str(e).strip().splitlines()[-1]})") from None
+    df.columns = [_column_name(c) for c in df.columns]
+    time_col = next((c for c in _TIME_NAMES if c in df.columns), None)
+    missing = [c for c in ("open", "high", "low", "close") if c not in df.columns]
+    if time_col is None or missing:
+        need = (["date"] if time_col is None else []) + missing
+        raise DataError(
+            f"{path}: missing column(s) {', '.join(need)}; found {', '.join(df.columns)}. "
+            "Expected Date,Open,High,Low,Close,Volume (Yahoo) or timestamp,open,high,low,close,volume (ccxt)"
+        )
+    if df.empty:
+        raise DataError(f"{path}: only a header, no data rows; nothing was imported")
+
+    name_symbol, name_tf = symbol_from_filename(path)
+    symbol = symbol or name_symbol
+    tz = exchange_tz(symbol)
+    index = _parse_times(path, df[time_col], tz)
+
+    out = pd.DataFrame(index=index.as_unit("us").rename("time"))
+    for col in COLUMNS:
+        if col not in df.columns:
+            continue
+        cells = df[col].str.strip()
+        values = pd.to_numeric(cells.replace({"": None, "null": None, "NaN": None, "nan": None}), errors="coerce")
+        junk = values.isna() & ~cells.isin(["", "null", "NaN", "nan"])
+        if junk.any():
+            row = int(np.flatnonzero(junk.to_numpy())[0])
+            raise DataError(f"{path}: non-numeric {col} {cells.iloc[row]!r} at line {row + 2}")
+        out[col] = values.to_numpy(dtype="float64")
+    timeframe = timeframe or name_tf or _infer_timeframe(out.index)
+    out, warnings = validate(out, str(path), crypto=is_crypto(symbol), timeframe=timeframe, local_tz=tz)
+    source = f"csv:{path.name}"
+    return attach(out, SeriesMeta(symbol, source, timeframe, tz)), warnings
+
+
+def _infer_timeframe(index: pd.DatetimeIndex) -> str:
+    """The bar length a file's timestamps suggest: the most common spacing, '1d' when unclear."""
+    if len(index) < 3:
+        return "1d"
+    step = pd.Series(index.sort_values()).diff().dropna().mode().iloc[0]
+    for tf in ("1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"):
+        if step == timeframe_delta(tf):
+            return tf
+    return "1d"

@@ -1,0 +1,160 @@
+"""Validation of a normalised frame: errors refuse the data, warnings keep it and say where.
+
+Errors (raised as ``DataError``, nothing is changed): no rows, missing columns,
+the same timestamp twice with different values, NaN or non-positive prices,
+high < low, open/close outside [low, high], negative volume.
+Warnings (returned, data kept): exact duplicate rows (dropped), unsorted rows
+(sorted), zero or missing volume, large moves, gaps in the calendar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from feeds.errors import DataError
+from feeds.frame import PRICE_COLUMNS, timeframe_delta
+
+#: A close-to-close move larger than this is reported (it may be real: DOGE +355 % on 2021-01-28).
+LARGE_MOVE = {"crypto": 0.6, "equity": 0.4}
+_MAX_DATES = 5
+
+
+@dataclass(frozen=True)
+class DataWarning:
+    """A fact about the data worth knowing that does not stop it being used."""
+
+    kind: str
+    message: str
+    dates: tuple[str, ...] = field(default=())
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _fmt(index: pd.Index, daily: bool) -> tuple[str, ...]:
+    fmt = "%Y-%m-%d" if daily else "%Y-%m-%d %H:%M"
+    return tuple(pd.DatetimeIndex(index).strftime(fmt))
+
+
+def _dates_text(dates: tuple[str, ...]) -> str:
+    shown = ", ".join(dates[:_MAX_DATES])
+    more = len(dates) - _MAX_DATES
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def validate(
+    frame: pd.DataFrame,
+    name: str,
+    *,
+    crypto: bool,
+    timeframe: str = "1d",
+    local_tz: str = "UTC",
+) -> tuple[pd.DataFrame, list[DataWarning]]:
+    """Check ``frame`` (normalised, UTC index) and return the cleaned frame and its warnings.
+
+    ``name`` says what is checked (a file or a symbol) in every message. Raises
+    ``DataError`` for the error classes; the input frame is never modified.
+    """
+    daily = timeframe.endswith("d")
+    warnings: list[DataWarning] = []
+    if frame.empty:
+        raise DataError(f"{name}: no data rows; nothing was imported")
+    missing = [c for c in PRICE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise DataError(f"{name}: missing column(s) {', '.join(missing)}; expected open, high, low, close, volume")
+    frame = frame.copy()
+    if "volume" not in frame.columns:
+        frame["volume"] = np.nan
+    if "adj_close" not in frame.columns:
+        frame["adj_close"] = frame["close"]
+
+    # duplicates: identical rows are harmless, conflicting ones are not
+    dup_all = frame.index.duplicated(keep=False)
+    if dup_all.any():
+        exact = frame.reset_index().duplicated(keep="first").to_numpy()
+        conflict = frame[dup_all & ~frame.reset_index().duplicated(keep=False).to_numpy()]
+        if len(conflict):
+            dates = _fmt(conflict.index.unique(), daily)
+            raise DataError(
+                f"{name}: the same timestamp appears twice with different values on "
+                f"{_dates_text(dates)}; keep one row per bar and import again"
+            )
+        frame = frame[~exact]
+        dates = _fmt(frame.index[frame.index.duplicated(keep=False)].unique(), daily)
+        warnings.append(
+            DataWarning("duplicates", f"{name}: dropped exact duplicate rows on {_dates_text(dates)}", dates)
+        )
+    if not frame.index.is_monotonic_increasing:
+        frame = frame.sort_index(kind="stable")
+        warnings.append(DataWarning("unsorted", f"{name}: rows were not in time order; sorted them"))
+
+    prices = frame[list(PRICE_COLUMNS)]
+    bad = prices.isna().any(axis=1)
+    if bad.any():
+        raise DataError(
+            f"{name}: missing (NaN) prices on {_dates_text(_fmt(frame.index[bad], daily))}; "
+            "fill or delete those rows and import again"
+        )
+    bad = (prices <= 0).any(axis=1)
+    if bad.any():
+        raise DataError(
+            f"{name}: zero or negative prices on {_dates_text(_fmt(frame.index[bad], daily))}; prices must be positive"
+        )
+    o, h, lo, c = (frame[col].to_numpy() for col in PRICE_COLUMNS)
+    bad = h < lo
+    if bad.any():
+        raise DataError(f"{name}: high < low on {_dates_text(_fmt(frame.index[bad], daily))}")
+    bad = (o > h) | (o < lo) | (c > h) | (c < lo)
+    if bad.any():
+        raise DataError(f"{name}: open or close outside [low, high] on {_dates_text(_fmt(frame.index[bad], daily))}")
+    vol = frame["volume"]
+    if (vol < 0).any():
+        raise DataError(f"{name}: negative volume on {_dates_text(_fmt(frame.index[vol < 0], daily))}")
+    if vol.isna().any():
+        dates = _fmt(frame.index[vol.isna()], daily)
+        warnings.append(DataWarning("missing_volume", f"{name}: no volume on {_dates_text(dates)}", dates))
+    if (vol == 0).any():
+        dates = _fmt(frame.index[vol == 0], daily)
+        warnings.append(
+            DataWarning("zero_volume", f"{name}: zero volume on {len(dates)} bar(s): {_dates_text(dates)}", dates)
+        )
+
+    limit = LARGE_MOVE["crypto" if crypto else "equity"]
+    move = frame["close"].pct_change().abs()
+    big = move > limit
+    if big.any():
+        dates = _fmt(frame.index[big], daily)
+        moves = ", ".join(
+            f"{d} {frame['close'].pct_change().iloc[i]:+.0%}"
+            for d, i in zip(dates[:_MAX_DATES], np.flatnonzero(big)[:_MAX_DATES], strict=False)
+        )
+        warnings.append(
+            DataWarning("large_move", f"{name}: close-to-close moves over {limit:.0%}: {moves} (kept)", dates)
+        )
+
+    gaps = _gaps(frame.index, crypto=crypto, timeframe=timeframe, local_tz=local_tz)
+    if len(gaps):
+        dates = _fmt(gaps, daily)
+        warnings.append(DataWarning("gaps", f"{name}: {len(dates)} missing bar(s): {_dates_text(dates)}", dates))
+    return frame, warnings
+
+
+def _gaps(index: pd.DatetimeIndex, *, crypto: bool, timeframe: str, local_tz: str) -> pd.DatetimeIndex:
+    """Bars the calendar expects between the first and last bar that are not there."""
+    if len(index) < 2:
+        return pd.DatetimeIndex([], tz="UTC")
+    if crypto:
+        step = timeframe_delta(timeframe)
+        expected = pd.date_range(index[0], index[-1], freq=step)
+        return expected.difference(index)
+    if not timeframe.endswith("d"):
+        return pd.DatetimeIndex([], tz="UTC")
+    from feeds.sessions import nyse_sessions
+
+    local = index.tz_convert(local_tz).tz_localize(None).normalize()
+    sessions = nyse_sessions(local[0], local[-1])
+    missing = sessions.difference(local)
+    return missing.tz_localize(local_tz).tz_convert("UTC")

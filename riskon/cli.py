@@ -1,0 +1,52 @@
+"""The ``riskon`` command line: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from feeds.errors import DataError, NetworkError
+from riskon import cli_data
+
+app = typer.Typer(
+    help="Test 'Russell 2000 confirmed new high -> long Bitcoin/altcoins' on backtrader.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(cli_data.app, name="data")
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [DataError, NetworkError]
+    try:
+        from riskon.config import ConfigError as _ConfigError
+
+        errors.append(_ConfigError)
+    except ImportError:  # pragma: no cover - config arrives with `riskon run`
+        pass
+    return tuple(errors)
+
+
+def main() -> None:
+    """Entry point: run the app, turning known failures into one clear line and a non-zero exit."""
+    try:
+        app(standalone_mode=False)
+    except _known_errors() as e:
+        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2 if not isinstance(e, NetworkError) else 3)
+    except (typer.Exit, SystemExit) as e:
+        code = getattr(e, "exit_code", getattr(e, "code", 0))
+        sys.exit(code)
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted")
+        sys.exit(130)
+    except Exception as e:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise
