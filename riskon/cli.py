@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from feeds.errors import DataError, NetworkError
-from riskon import cli_data
+from riskon import cli_data, cli_run
 
 app = typer.Typer(
     help="Test 'Russell 2000 confirmed new high -> long Bitcoin/altcoins' on backtrader.",
@@ -17,6 +17,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(cli_data.app, name="data")
+app.command("run")(cli_run.run_cmd)
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:

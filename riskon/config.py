@@ -1,0 +1,171 @@
+"""Run configs: a TOML file in ``runs/`` read into frozen, validated dataclasses.
+
+Unknown keys, wrong types and out-of-range values fail before anything runs,
+naming the key, what is valid, and a "did you mean" for a near miss.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from strategies import rules
+from strategies.params import Param, check_params, did_you_mean
+
+
+class ConfigError(ValueError):
+    """A config that cannot be run; the message names the file, the key and the fix."""
+
+
+_DATE = r"^\d{4}-\d{2}-\d{2}$"
+
+SECTIONS: dict[str, dict[str, Param]] = {
+    "data": {
+        "index": Param("^RUT", str, "Yahoo symbol of the signal index (^RUT, IWN, ...)"),
+        "asset": Param("BTC-USD", str, "traded symbol: Yahoo (BTC-USD) or exchange:BASE/QUOTE"),
+        "timeframe": Param("1d", str, "bar length of the traded asset", choices=("1d", "4h", "1h")),
+        "start": Param(None, str, "first traded bar date YYYY-MM-DD", nullable=True),
+        "end": Param(None, str, "last traded bar date YYYY-MM-DD (inclusive)", nullable=True),
+        "publication_lag_hours": Param(0.0, float, "hours after the index close before it is usable", 0.0, 240.0),
+        "index_price": Param("close", str, "index column the signal uses", choices=("close", "adj_close")),
+    },
+    "strategy": {
+        "rule": Param("ath_confirmed", str, "entry rule name (see `riskon rules`)"),
+        "signal_delay": Param(0, int, "bars between seeing a signal and deciding", 0, 30),
+        "cooldown_days": Param(0.0, float, "calendar days after an exit fill before a new entry", 0.0, 3650.0),
+    },
+    "exits": {
+        "trailing_stop": Param(None, float, "fraction below the peak close", 0.0001, 0.99, nullable=True),
+        "max_hold_days": Param(None, float, "calendar days from the entry fill", 1.0, 36500.0, nullable=True),
+        "index_drawdown": Param(None, float, "index close below its ATH by this fraction", 0.0001, 0.99, nullable=True),
+        "index_below_break": Param(False, bool, "exit when the index closes at or below the broken level"),
+    },
+    "costs": {
+        "fee_bps": Param(10.0, float, "basis points of notional per fill", 0.0, 1000.0),
+        "slippage_bps": Param(5.0, float, "basis points against the open per fill", 0.0, 1000.0),
+    },
+    "portfolio": {
+        "cash": Param(100_000.0, float, "starting cash", 1.0, 1e15),
+        "fraction": Param(1.0, float, "share of equity per entry", 0.0001, 1.0),
+    },
+    "report": {
+        "tearsheet": Param(True, bool, "write the quantstats HTML tear sheet"),
+        "chart": Param(True, bool, "write the signal chart PNG"),
+    },
+}
+TOP = {"name": Param("run", str, "run name (reports/<name>/)"), "description": Param("", str, "free text")}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated run: one dict of values per section plus the rule's own parameters."""
+
+    name: str
+    description: str
+    data: dict[str, Any]
+    strategy: dict[str, Any]
+    rule_params: dict[str, Any]
+    exits: dict[str, Any]
+    costs: dict[str, Any]
+    portfolio: dict[str, Any]
+    report: dict[str, Any]
+    source: str = ""
+    text: str = field(default="", repr=False)
+
+    def canonical(self) -> dict[str, Any]:
+        """Every parameter that changes the result, as one plain dict (for hashing and stores)."""
+        return {
+            "data": {k: v for k, v in self.data.items()},
+            "strategy": dict(self.strategy),
+            "rule_params": dict(self.rule_params),
+            "exits": dict(self.exits),
+            "costs": dict(self.costs),
+            "portfolio": dict(self.portfolio),
+        }
+
+
+def _section(where: str, name: str, raw: Any, declared: dict[str, Param]) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: [{name}] must be a table, got {type(raw).__name__}")
+    raw = {k: (None if v is False and declared.get(k, Param(0)).nullable else v) for k, v in raw.items()}
+    try:
+        return check_params(f"[{name}]", declared, raw)
+    except ValueError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def parse(raw: dict[str, Any], where: str = "config") -> RunConfig:
+    """Validate a config dict (as read from TOML) into a ``RunConfig``."""
+    known = set(TOP) | set(SECTIONS)
+    for key in raw:
+        if key not in known:
+            raise ConfigError(
+                f"{where}: unknown key {key!r}; valid: {', '.join(sorted(known))}" + did_you_mean(key, sorted(known))
+            )
+    top = {k: raw[k] for k in TOP if k in raw}
+    try:
+        top = check_params("config", TOP, top)
+    except ValueError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", top["name"]):
+        raise ConfigError(f"{where}: name {top['name']!r} may use only letters, digits, '_', '-' and '.'")
+    sections = {}
+    for name, declared in SECTIONS.items():
+        body = dict(raw.get(name, {})) if isinstance(raw.get(name, {}), dict) else raw[name]
+        params = body.pop("params", {}) if name == "strategy" and isinstance(body, dict) else {}
+        sections[name] = _section(where, name, body, declared)
+        if name == "strategy":
+            sections["rule_params"] = params
+    for key in ("start", "end"):
+        value = sections["data"][key]
+        if value is not None:
+            if not re.match(_DATE, value):
+                raise ConfigError(f"{where}: [data] {key} = {value!r} is not a date; write YYYY-MM-DD")
+            try:
+                pd.Timestamp(value)
+            except ValueError:
+                raise ConfigError(f"{where}: [data] {key} = {value!r} is not a valid date") from None
+    d = sections["data"]
+    if d["start"] and d["end"] and d["start"] > d["end"]:
+        raise ConfigError(f"{where}: [data] start {d['start']} is after end {d['end']}")
+    rule_name = sections["strategy"]["rule"]
+    if not isinstance(sections["rule_params"], dict):
+        raise ConfigError(f"{where}: [strategy.params] must be a table")
+    try:
+        rule = rules.make(rule_name, **sections["rule_params"])
+    except ValueError as e:
+        raise ConfigError(f"{where}: [strategy] {e}") from None
+    return RunConfig(
+        name=top["name"],
+        description=top["description"],
+        data=sections["data"],
+        strategy=sections["strategy"],
+        rule_params=dict(rule.values),
+        exits=sections["exits"],
+        costs=sections["costs"],
+        portfolio=sections["portfolio"],
+        report=sections["report"],
+        source=where,
+    )
+
+
+def load(path: str | Path) -> RunConfig:
+    """Read and validate a TOML run config."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the config ({e})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    cfg = parse(raw, str(path))
+    return RunConfig(**{**cfg.__dict__, "text": text})

@@ -1,0 +1,79 @@
+"""quantstats HTML tear sheets, set up so their numbers match riskon's table.
+
+Traps handled here: quantstats annualises over 252 periods unless told 365;
+it aligns the benchmark to the strategy's dates unless ``match_dates=False``;
+a ticker string as benchmark makes it download (or report zeros offline), so
+the benchmark is always a Series on the strategy's own calendar; importing it
+floods the log with matplotlib font lookups; its HTML links a remote favicon.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from riskon.metrics import PERIODS
+
+
+@contextlib.contextmanager
+def _quiet_quantstats():
+    """Silence quantstats' third-party noise (font lookups, pandas deprecations) while it runs."""
+    loggers = [logging.getLogger(n) for n in ("matplotlib", "matplotlib.font_manager", "quantstats")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.filterwarnings("ignore", module="quantstats")
+            warnings.filterwarnings("ignore", module="seaborn")
+            yield
+    finally:
+        for lg, lv in zip(loggers, levels, strict=True):
+            lg.setLevel(lv)
+
+
+def _naive(series: pd.Series) -> pd.Series:
+    s = series.copy()
+    if isinstance(s.index, pd.DatetimeIndex) and s.index.tz is not None:
+        s.index = s.index.tz_convert("UTC").tz_localize(None)
+    return s.astype("float64")
+
+
+def strip_remote_links(html: str) -> str:
+    """Remove links to remote resources (quantstats' favicon) so the page opens offline."""
+    html = re.sub(r"<link[^>]+rel=[\"'](?:shortcut )?icon[\"'][^>]*>", "", html, flags=re.I)
+    html = re.sub(r"<link[^>]+href=[\"']https?://[^>]*>", "", html, flags=re.I)
+    return re.sub(r"<script[^>]+src=[\"']https?://[^>]*>\s*</script>", "", html, flags=re.I)
+
+
+def write_tearsheet(result, path: str | Path, title: str | None = None) -> Path:
+    """Write the quantstats tear sheet of ``result`` against buy-and-hold to ``path``."""
+    path = Path(path)
+    with _quiet_quantstats():
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import quantstats as qs
+
+        returns = _naive(result.returns).rename("Strategy")
+        bench = _naive(result.benchmark_returns).rename("Buy & hold")
+        qs.reports.html(
+            returns,
+            benchmark=bench,
+            rf=0.0,
+            periods_per_year=PERIODS,
+            match_dates=False,
+            output=str(path),
+            title=title or f"riskon: {result.config.name}",
+            download_filename=path.name,
+        )
+    path.write_text(strip_remote_links(path.read_text(encoding="utf-8")), encoding="utf-8")
+    return path

@@ -1,0 +1,408 @@
+"""Independent reference backtest of "index confirmed new high -> long one crypto asset".
+
+Written from DESIGN.md §4-§6 alone, with pandas, numpy and pandas_market_calendars only (nothing from
+``feeds``, ``strategies`` or ``riskon``), so that tests can check the backtrader strategy against it to
+1e-9. It is deliberately plain: the index signal is a loop over sessions, the strategy a loop over
+crypto bars.
+
+Public API
+----------
+``simulate(index_csv, crypto_csv, params) -> (trades, equity)``: the backtest.
+``index_signal(index_csv, params) -> DataFrame``: per index session, its close stamp, close, all-time
+high, break level, break flag and confirmation (used by the tests and handy for debugging).
+``crypto_view(index_csv, crypto_csv, params) -> DataFrame``: per crypto bar of the backtest window,
+the index session it sees and whether a new confirming session became visible (the event).
+
+Choices made where DESIGN.md and the brief are silent (keep the backtrader side in step):
+- A session that confirms several breaks at once (only possible with ``confirm="weekly"``) carries the
+  break level ``B`` of the *earliest* break it confirms. ``H`` never falls, so that is also the lowest
+  of those levels. It only matters for ``index_exit_below_break``.
+- Weekly: a session is week-ending when the next NYSE session (from the calendar, so the last session
+  in the file is judged too) falls in a later ISO week (``(iso_year, iso_week)`` differs). A break whose
+  week has not ended by the last session in the file is never confirmed.
+- ``confirm_days = k``: a break whose window would run past the last session is never confirmed.
+- Exit options are disabled by ``None`` only. Any number, 0 included, is active (``max_hold_days=0``
+  exits at the close of the fill bar; ``trail=0`` exits on any close below the peak).
+- Cooldown and the "flat, nothing pending" test are applied on the bar that sees the event. The entry
+  decision then happens ``signal_delay`` bars later, whatever happens in between (events seen while
+  an entry is pending are lost).
+- Calendar-day differences (``max_hold_days``, ``cooldown_days``) are ``(bar_open - fill_bar_open).days``.
+- A bar that sees no index session yet is kept: it cannot signal, and the index exits cannot fire on it.
+- The index CSV is always read whole (the all-time high uses the full history). ``start``/``end`` cut
+  only the crypto bars; the first bar on/after ``start`` sees only the session it carries.
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+import pandas_market_calendars as mcal
+
+DEFAULTS: dict = {
+    "threshold": 0.0,
+    "confirm_days": 1,
+    "confirm": None,  # None / "days": use confirm_days; "weekly": weekly confirmation
+    "signal_delay": 0,
+    "cooldown_days": 0,
+    "lag_hours": 0.0,
+    "trail": None,
+    "max_hold_days": None,
+    "index_exit_dd": None,
+    "index_exit_below_break": False,
+    "fee": 0.0,
+    "slippage": 0.0,
+    "fraction": 1.0,
+    "cash": 100000.0,
+    "start": None,
+    "end": None,
+}
+
+TRADE_COLUMNS = [
+    "signal_session",
+    "decision_time",
+    "entry_time",
+    "entry_price",
+    "size",
+    "entry_fee",
+    "exit_decision_time",
+    "exit_time",
+    "exit_price",
+    "exit_fee",
+    "pnl",
+    "exit_reason",
+    "open",
+]
+
+US = "datetime64[us]"
+US_UTC = "datetime64[us, UTC]"
+DAY_US = 86_400_000_000
+
+
+# --------------------------------------------------------------------------------------------- params
+def _params(params: dict | None) -> dict:
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown params {unknown}; valid: {sorted(DEFAULTS)}")
+    p = {**DEFAULTS, **params}
+    if p["confirm"] not in (None, "days", "daily", "weekly"):
+        raise ValueError(f"confirm must be None, 'days' or 'weekly', got {p['confirm']!r}")
+    if int(p["confirm_days"]) != p["confirm_days"] or p["confirm_days"] < 1:
+        raise ValueError(f"confirm_days must be an int >= 1, got {p['confirm_days']!r}")
+    if int(p["signal_delay"]) != p["signal_delay"] or p["signal_delay"] < 0:
+        raise ValueError(f"signal_delay must be an int >= 0, got {p['signal_delay']!r}")
+    if p["cooldown_days"] < 0:
+        raise ValueError(f"cooldown_days must be >= 0, got {p['cooldown_days']!r}")
+    if not 0 < p["fraction"] <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {p['fraction']!r}")
+    p["confirm_days"] = int(p["confirm_days"])
+    p["signal_delay"] = int(p["signal_delay"])
+    return p
+
+
+# ----------------------------------------------------------------------------------------------- data
+def _read_daily(path: str) -> pd.DataFrame:
+    """Yahoo-style ``Date,Open,High,Low,Close,...`` (or ccxt ``timestamp`` in ms) -> date, open, close."""
+    raw = pd.read_csv(path)
+    cols = {c.lower().replace(" ", "_"): c for c in raw.columns}
+    if "date" in cols:
+        date = pd.to_datetime(raw[cols["date"]], format="%Y-%m-%d").astype(US)
+    elif "timestamp" in cols:
+        date = pd.to_datetime(raw[cols["timestamp"]].astype("int64"), unit="ms").astype(US)
+    else:
+        raise ValueError(f"{path}: no Date or timestamp column")
+    out = pd.DataFrame(
+        {
+            "date": date.to_numpy(),
+            "open": raw[cols["open"]].astype("float64").to_numpy(),
+            "close": raw[cols["close"]].astype("float64").to_numpy(),
+        }
+    )
+    if not out["date"].is_monotonic_increasing or out["date"].duplicated().any():
+        raise ValueError(f"{path}: dates not strictly increasing")
+    return out
+
+
+@lru_cache(maxsize=8)
+def _nyse_schedule(first: str, last: str) -> pd.DataFrame:
+    with warnings.catch_warnings():  # the calendar library itself uses accessors pandas 3 deprecates
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        sched = mcal.get_calendar("NYSE").schedule(start_date=first, end_date=last)
+    sched.index = pd.DatetimeIndex(sched.index).astype(US)
+    return pd.DataFrame({"close": sched["market_close"].astype(US_UTC)}, index=sched.index)
+
+
+def _sessions(dates: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Close stamps (int64 µs since epoch, UTC) and week-ending flags of index session dates."""
+    first = dates.iloc[0].strftime("%Y-%m-%d")
+    last = (dates.iloc[-1] + pd.Timedelta(days=21)).strftime("%Y-%m-%d")
+    sched = _nyse_schedule(first, last)
+    idx = pd.DatetimeIndex(dates)
+    pos = sched.index.get_indexer(idx)
+    if (pos < 0).any():
+        bad = idx[pos < 0][:5].strftime("%Y-%m-%d").tolist()
+        raise ValueError(f"index dates not in the NYSE calendar: {bad}")
+    close_us = sched["close"].dt.tz_convert(None).to_numpy().astype("int64")[pos]
+    iso = sched.index.isocalendar()
+    week = (iso["year"].to_numpy().astype("int64") * 100 + iso["week"].to_numpy().astype("int64"))
+    # next calendar session exists for every data session (the schedule runs 3 weeks past the file)
+    week_end = week[pos] != week[pos + 1]
+    return close_us, week_end
+
+
+# --------------------------------------------------------------------------------------------- signal
+def _index_signal(index_csv: str, threshold: float, confirm_days: int, weekly: bool) -> pd.DataFrame:
+    df = _read_daily(index_csv)
+    close = df["close"].to_numpy()
+    n = len(close)
+    close_us, week_end = _sessions(df["date"])
+
+    ath = np.maximum.accumulate(close)  # highest close up to and including the session
+    prior_high = np.full(n, np.nan)  # H(t): highest close strictly before t
+    prior_high[1:] = ath[:-1]
+    level = prior_high * (1.0 + threshold)  # B(t)
+    is_break = np.zeros(n, dtype=bool)
+    is_break[1:] = close[1:] > level[1:]
+
+    confirm = np.zeros(n, dtype=bool)
+    confirm_level = np.full(n, np.nan)  # B of the earliest break confirmed at that session
+    for b in np.flatnonzero(is_break):
+        B = level[b]
+        s = b
+        if weekly:
+            confirmed_at = -1
+            while s < n:
+                if not close[s] > B:
+                    break  # void
+                if week_end[s]:
+                    confirmed_at = s
+                    break
+                s += 1
+        else:
+            end = b + confirm_days - 1
+            confirmed_at = end if end < n and bool(np.all(close[b : end + 1] > B)) else -1
+        if confirmed_at >= 0:
+            if not confirm[confirmed_at]:  # breaks are visited in order: first one = earliest
+                confirm_level[confirmed_at] = B
+            confirm[confirmed_at] = True
+
+    return pd.DataFrame(
+        {
+            "close_stamp": pd.to_datetime(close_us, unit="us", utc=True).astype(US_UTC),
+            "close": close,
+            "ath": ath,
+            "prior_high": prior_high,
+            "level": level,
+            "is_break": is_break,
+            "week_end": week_end,
+            "confirm": confirm,
+            "confirm_level": confirm_level,
+        },
+        index=pd.DatetimeIndex(df["date"], name="session"),
+    )
+
+
+def index_signal(index_csv: str, params: dict | None = None) -> pd.DataFrame:
+    """Per index session (tz-naive date index): close stamp, close, ath, H, B, break, confirmation."""
+    p = _params(params)
+    return _index_signal(str(index_csv), float(p["threshold"]), p["confirm_days"], p["confirm"] == "weekly")
+
+
+def _crypto_window(crypto_csv: str, start, end) -> pd.DataFrame:
+    cry = _read_daily(crypto_csv)
+    gaps = np.diff(cry["date"].to_numpy().astype("int64"))
+    if len(gaps) and (gaps != DAY_US).any():
+        raise ValueError(f"{crypto_csv}: crypto bars must be consecutive daily bars")
+    if start is not None:
+        cry = cry[cry["date"] >= pd.Timestamp(start)]
+    if end is not None:
+        cry = cry[cry["date"] <= pd.Timestamp(end)]
+    if cry.empty:
+        raise ValueError(f"{crypto_csv}: no bars between start={start} and end={end}")
+    return cry.reset_index(drop=True)
+
+
+def _view(sig: pd.DataFrame, cry: pd.DataFrame, lag_hours: float) -> pd.DataFrame:
+    """As-of join plus the event: per crypto bar, the session it sees and any newly visible confirmation."""
+    sess_close = sig["close_stamp"].dt.tz_convert(None).to_numpy().astype("int64")
+    bar_close = cry["date"].to_numpy().astype("int64") + DAY_US  # crypto close stamp = open + 1 day
+    lag_us = int(round(float(lag_hours) * 3_600_000_000))
+    seen = np.searchsorted(sess_close, bar_close - lag_us, side="right") - 1  # -1: sees nothing yet
+
+    confirm = sig["confirm"].to_numpy()
+    # last_conf[i] = position of the latest confirming session at or before session i (-1 if none)
+    last_conf = np.where(confirm, np.arange(len(confirm)), -1)
+    last_conf = np.maximum.accumulate(last_conf)
+
+    m = len(cry)
+    event = np.zeros(m, dtype=bool)
+    event_session = np.full(m, -1, dtype=np.int64)
+    for t in range(m):
+        j = seen[t]
+        if j < 0:
+            continue
+        prev = seen[t - 1] if t > 0 else j - 1  # the first bar sees only the session it carries
+        lc = last_conf[j]
+        if lc > prev:  # a confirming session in prev+1..j became visible on this bar
+            event[t] = True
+            event_session[t] = lc  # the latest newly visible confirming session
+    return pd.DataFrame({"date": cry["date"].to_numpy(), "seen": seen, "event": event, "event_session": event_session})
+
+
+def crypto_view(index_csv: str, crypto_csv: str, params: dict | None = None) -> pd.DataFrame:
+    """Per crypto bar of the window: date, seen session date, idx_close, idx_ath, event, event session."""
+    p = _params(params)
+    sig = index_signal(index_csv, p | {"start": None, "end": None})
+    cry = _crypto_window(str(crypto_csv), p["start"], p["end"])
+    v = _view(sig, cry, p["lag_hours"])
+    seen = v["seen"].to_numpy()
+    ok = seen >= 0
+    sess = np.full(len(v), np.datetime64("NaT"), dtype=US)
+    sess[ok] = sig.index.to_numpy()[seen[ok]]
+    ev = v["event_session"].to_numpy()
+    ev_sess = np.full(len(v), np.datetime64("NaT"), dtype=US)
+    ev_sess[ev >= 0] = sig.index.to_numpy()[ev[ev >= 0]]
+    return pd.DataFrame(
+        {
+            "seen_session": sess,
+            "idx_close": np.where(ok, sig["close"].to_numpy()[np.maximum(seen, 0)], np.nan),
+            "idx_ath": np.where(ok, sig["ath"].to_numpy()[np.maximum(seen, 0)], np.nan),
+            "event": v["event"].to_numpy(),
+            "event_session": ev_sess,
+        },
+        index=pd.DatetimeIndex(v["date"]).tz_localize("UTC").astype(US_UTC),
+    )
+
+
+# ------------------------------------------------------------------------------------------- strategy
+def simulate(index_csv: str, crypto_csv: str, params: dict) -> tuple[pd.DataFrame, pd.Series]:
+    """Run the backtest; returns (trades, equity). See the module docstring and DESIGN.md §4-§6."""
+    p = _params(params)
+    sig = _index_signal(str(index_csv), float(p["threshold"]), p["confirm_days"], p["confirm"] == "weekly")
+    cry = _crypto_window(str(crypto_csv), p["start"], p["end"])
+    view = _view(sig, cry, p["lag_hours"])
+
+    fee, slip, frac = float(p["fee"]), float(p["slippage"]), float(p["fraction"])
+    trail, max_hold, dd = p["trail"], p["max_hold_days"], p["index_exit_dd"]
+    below_break, cooldown, delay = bool(p["index_exit_below_break"]), p["cooldown_days"], p["signal_delay"]
+
+    opens = cry["open"].tolist()
+    closes = cry["close"].tolist()
+    day = (cry["date"].to_numpy().astype("int64") // DAY_US).tolist()  # calendar day numbers
+    bar_time = pd.DatetimeIndex(cry["date"].to_numpy()).tz_localize("UTC").astype(US_UTC)
+    seen = view["seen"].tolist()
+    event = view["event"].tolist()
+    event_session = view["event_session"].tolist()
+    idx_close = sig["close"].tolist()
+    idx_ath = sig["ath"].tolist()
+    conf_level = sig["confirm_level"].tolist()
+    sessions = sig.index
+
+    m = len(closes)
+    last = m - 1
+    cash = float(p["cash"])
+    size = 0.0
+    in_pos = False
+    peak = 0.0
+    trade: dict = {}
+    trades: list[dict] = []
+    pending: dict | None = None  # entry waiting for its decision bar / fill bar
+    exit_fill_bar = -1
+    last_exit_day: int | None = None
+    equity = np.empty(m)
+
+    for t in range(m):
+        # ---- at the open: fills decided at the previous close
+        if t == exit_fill_bar:
+            price = opens[t] * (1.0 - slip)
+            notional = size * price
+            cash += notional * (1.0 - fee)
+            trade.update(exit_time=bar_time[t], exit_price=price, exit_fee=notional * fee, open=False)
+            trades.append(trade)
+            size, in_pos, trade, exit_fill_bar = 0.0, False, {}, -1
+            last_exit_day = day[t]
+        if pending is not None and pending.get("fill_bar") == t:
+            price = opens[t] * (1.0 + slip)
+            size = frac * pending["equity"] / (price * (1.0 + fee)) * (1.0 - 1e-9)
+            notional = size * price
+            cash -= notional * (1.0 + fee)
+            in_pos, peak = True, closes[t]
+            trade = {
+                "signal_session": sessions[pending["session"]],
+                "decision_time": bar_time[pending["decision_bar"]],
+                "entry_time": bar_time[t],
+                "entry_price": price,
+                "size": size,
+                "entry_fee": notional * fee,
+                "entry_day": day[t],
+                "break_level": pending["level"],
+            }
+            pending = None
+
+        # ---- at the close
+        j = seen[t]
+        if in_pos:
+            peak = max(peak, closes[t])
+            reason = None
+            if trail is not None and closes[t] < peak * (1.0 - trail):
+                reason = "trail"
+            elif max_hold is not None and day[t] - trade["entry_day"] >= max_hold:
+                reason = "max_hold"
+            elif dd is not None and j >= 0 and idx_close[j] < idx_ath[j] * (1.0 - dd):
+                reason = "index_dd"
+            elif below_break and j >= 0 and idx_close[j] <= trade["break_level"]:
+                reason = "index_break"
+            if reason is not None and exit_fill_bar < 0 and t < last:
+                exit_fill_bar = t + 1
+                trade.update(exit_decision_time=bar_time[t], exit_reason=reason)
+            # events seen while in position (the exit-decision bar included) are ignored
+        elif pending is None and event[t]:
+            cooling = cooldown > 0 and last_exit_day is not None and day[t] - last_exit_day < cooldown
+            if not cooling and t + delay < last:  # a decision on the last bar (or past it) cannot fill
+                s = event_session[t]
+                pending = {"decision_bar": t + delay, "session": s, "level": conf_level[s]}
+        if pending is not None and pending["decision_bar"] == t:
+            pending["equity"] = cash  # flat: equity at the close of the decision bar is the cash
+            pending["fill_bar"] = t + 1
+
+        equity[t] = cash + size * closes[t]
+
+    if in_pos:  # still open on the last bar: marked at the last close, no fee
+        trade.update(
+            exit_decision_time=pd.NaT,
+            exit_time=bar_time[last],
+            exit_price=closes[last],
+            exit_fee=0.0,
+            exit_reason="open",
+            open=True,
+        )
+        trades.append(trade)
+
+    rows = []
+    for tr in trades:
+        pnl = tr["size"] * tr["exit_price"] - tr["exit_fee"] - tr["size"] * tr["entry_price"] - tr["entry_fee"]
+        rows.append({c: tr[c] for c in TRADE_COLUMNS if c != "pnl"} | {"pnl": pnl})
+    out = pd.DataFrame(rows, columns=TRADE_COLUMNS)
+    out["signal_session"] = pd.to_datetime(out["signal_session"]).astype(US)
+    for c in ("decision_time", "entry_time", "exit_decision_time", "exit_time"):
+        out[c] = pd.to_datetime(out[c], utc=True).astype(US_UTC)
+    for c in ("entry_price", "size", "entry_fee", "exit_price", "exit_fee", "pnl"):
+        out[c] = out[c].astype("float64")
+    out["exit_reason"] = out["exit_reason"].astype(object)
+    out["open"] = out["open"].astype(bool)
+    return out, pd.Series(equity, index=bar_time, name="equity")
+
+
+__all__ = ["DEFAULTS", "TRADE_COLUMNS", "crypto_view", "index_signal", "simulate"]
+
+if __name__ == "__main__":  # pragma: no cover - quick manual look
+    import sys
+    import time
+
+    t0 = time.perf_counter()
+    tr, eq = simulate(sys.argv[1], sys.argv[2], {"fee": 0.001, "slippage": 0.0005, "max_hold_days": 30})
+    print(tr.to_string(), eq.iloc[-1], f"{time.perf_counter() - t0:.3f}s", sep="\n")
