@@ -86,11 +86,22 @@ class Cache:
                 f"{symbol} ({timeframe}) is not in the cache {self.root}; "
                 f"run `riskon data fetch {symbol}` or `riskon data import FILE`"
             ) from None
+        except (OSError, ValueError) as e:
+            raise DataError(
+                f"cached {symbol} ({timeframe}) metadata {path} is unreadable ({type(e).__name__}); "
+                "delete it and import the series again"
+            ) from None
 
     def read(self, symbol: str, timeframe: str = "1d") -> pd.DataFrame:
         """The cached frame, metadata attached; its fingerprint is checked against the stored one."""
         meta = self.meta(symbol, timeframe)
-        frame = pd.read_parquet(self.root / meta["file"])
+        try:
+            frame = pd.read_parquet(self.root / meta["file"])
+        except (OSError, ValueError) as e:  # missing or damaged file (pyarrow errors are ValueErrors)
+            raise DataError(
+                f"cached {symbol} ({timeframe}) data {self.root / meta['file']} is unreadable ({type(e).__name__}); "
+                f"delete {self._meta_path(symbol, timeframe)} and import it again"
+            ) from None
         frame.index = normalise_index(pd.DatetimeIndex(frame.index))
         frame = frame[list(COLUMNS)]
         if fingerprint(frame) != meta["fingerprint"]:

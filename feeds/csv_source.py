@@ -40,6 +40,14 @@ def _column_name(name: str) -> str:
     return re.sub(r"\s+", "_", str(name).strip().lower())
 
 
+def _offset_minutes(text: pd.Series) -> np.ndarray:
+    """The UTC offset each date string is written with, in minutes (``Z`` is 0)."""
+    found = text.str.extract(r"(?P<sign>[+-])(?P<h>\d{2}):?(?P<m>\d{2})$")
+    minutes = found["h"].fillna("0").astype(int) * 60 + found["m"].fillna("0").astype(int)
+    negative = (found["sign"] == "-").fillna(False).to_numpy(dtype=bool)
+    return np.where(negative, -minutes.to_numpy(), minutes.to_numpy())
+
+
 def _parse_times(path: Path, col: pd.Series, tz: str) -> pd.DatetimeIndex:
     """Parse the time column: ms/s epoch numbers are UTC; date strings are local to ``tz``."""
     text = col.astype("string").str.strip()
@@ -48,8 +56,13 @@ def _parse_times(path: Path, col: pd.Series, tz: str) -> pd.DatetimeIndex:
         raise DataError(f"{path}: empty date at line {row}")
     if text.str.fullmatch(r"\d{10,13}").all():
         nums = text.astype("int64")
-        unit = "ms" if (nums > 10**11).all() else "s"
-        return pd.DatetimeIndex(pd.to_datetime(nums, unit=unit, utc=True))
+        is_ms = (nums > 10**11).to_numpy()
+        if is_ms.any() and not is_ms.all():
+            row = int(np.flatnonzero(~is_ms)[0]) + 2
+            raise DataError(
+                f"{path}: timestamps mix milliseconds and seconds (line {row}); write every timestamp in one unit"
+            )
+        return pd.DatetimeIndex(pd.to_datetime(nums, unit="ms" if is_ms.all() else "s", utc=True))
     has_offset = text.str.contains(_OFFSET)
     if has_offset.any() and not has_offset.all():
         first_naive = int(np.flatnonzero(~has_offset.to_numpy())[0]) + 2
@@ -58,22 +71,32 @@ def _parse_times(path: Path, col: pd.Series, tz: str) -> pd.DatetimeIndex:
             "write every date in one time zone"
         )
     try:
-        if has_offset.all():
-            parsed = pd.to_datetime(text, format="ISO8601", utc=True)
-            offsets = text.str.extract(f"({_OFFSET.pattern})")[0].unique()
-            if len(offsets) > 1 and tz == "UTC":
-                raise DataError(
-                    f"{path}: mixed time zones (offsets {', '.join(map(str, offsets[:4]))}) in a UTC series"
-                )
-            return pd.DatetimeIndex(parsed)
-        parsed = pd.to_datetime(text, format="ISO8601")
+        parsed = pd.DatetimeIndex(pd.to_datetime(text, format="ISO8601", utc=bool(has_offset.all())))
     except (ValueError, TypeError) as e:
-        bad = pd.to_datetime(text, format="ISO8601", errors="coerce").isna().to_numpy()
+        bad = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True).isna().to_numpy()
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise DataError(f"{path}: unparseable date {text.iloc[row]!r} at line {row + 2}; use YYYY-MM-DD") from None
         raise DataError(f"{path}: cannot read the dates ({e})") from None
-    return pd.DatetimeIndex(parsed).tz_localize(tz, ambiguous="raise", nonexistent="raise").tz_convert("UTC")
+    if has_offset.all():
+        # one fixed offset throughout, or each date in the series' own zone (e.g. -05:00/-04:00 in New York)
+        written = _offset_minutes(text)
+        own = (parsed.tz_convert(tz).tz_localize(None) - parsed.tz_localize(None)).total_seconds().to_numpy() / 60
+        if len(np.unique(written)) > 1 and (written != own).any():
+            row = int(np.flatnonzero(written != own)[0])
+            raise DataError(
+                f"{path}: mixed time zones ({text.iloc[row]!r} at line {row + 2} has a different UTC offset "
+                f"from the others and is not in {tz}); write every date in one time zone"
+            )
+        return parsed
+    local = parsed.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+    if local.isna().any():
+        row = int(np.flatnonzero(local.isna())[0])
+        raise DataError(
+            f"{path}: local time {text.iloc[row]!r} at line {row + 2} does not exist or is ambiguous in {tz} "
+            "(daylight saving change); write the times with a UTC offset"
+        )
+    return local.tz_convert("UTC")
 
 
 def read_csv(

@@ -7,6 +7,7 @@ included; we only cache its answers and put them on one time unit.
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 import pandas as pd
@@ -18,7 +19,11 @@ from feeds.errors import DataError
 def _schedule(start: str, end: str) -> pd.DataFrame:
     import pandas_market_calendars as mcal
 
-    sched = mcal.get_calendar("NYSE").schedule(start_date=start, end_date=end)
+    with warnings.catch_warnings():
+        # the calendar library's own pandas deprecations are not the user's concern
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        sched = mcal.get_calendar("NYSE").schedule(start_date=start, end_date=end)
     sched.index = pd.DatetimeIndex(sched.index).as_unit("us")
     return sched
 

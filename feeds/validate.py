@@ -1,8 +1,9 @@
 """Validation of a normalised frame: errors refuse the data, warnings keep it and say where.
 
 Errors (raised as ``DataError``, nothing is changed): no rows, missing columns,
-the same timestamp twice with different values, NaN or non-positive prices,
-high < low, open/close outside [low, high], negative volume.
+the same timestamp twice with different values, NaN, infinite or non-positive
+prices, high < low, open/close outside [low, high], negative volume, daily
+index/ETF bars on dates that are not NYSE sessions.
 Warnings (returned, data kept): exact duplicate rows (dropped), unsorted rows
 (sorted), zero or missing volume, large moves, gaps in the calendar.
 """
@@ -82,8 +83,8 @@ def validate(
                 f"{name}: the same timestamp appears twice with different values on "
                 f"{_dates_text(dates)}; keep one row per bar and import again"
             )
+        dates = _fmt(frame.index[exact].unique(), daily)
         frame = frame[~exact]
-        dates = _fmt(frame.index[frame.index.duplicated(keep=False)].unique(), daily)
         warnings.append(
             DataWarning("duplicates", f"{name}: dropped exact duplicate rows on {_dates_text(dates)}", dates)
         )
@@ -98,6 +99,9 @@ def validate(
             f"{name}: missing (NaN) prices on {_dates_text(_fmt(frame.index[bad], daily))}; "
             "fill or delete those rows and import again"
         )
+    bad = np.isinf(frame[[*PRICE_COLUMNS, "volume"]].to_numpy()).any(axis=1)
+    if bad.any():
+        raise DataError(f"{name}: infinite values on {_dates_text(_fmt(frame.index[bad], daily))}")
     bad = (prices <= 0).any(axis=1)
     if bad.any():
         raise DataError(
@@ -135,6 +139,13 @@ def validate(
             DataWarning("large_move", f"{name}: close-to-close moves over {limit:.0%}: {moves} (kept)", dates)
         )
 
+    if not crypto and daily:
+        extra = _non_sessions(frame.index, local_tz)
+        if len(extra):
+            raise DataError(
+                f"{name}: bars on dates that are not NYSE sessions: {_dates_text(tuple(extra.strftime('%Y-%m-%d')))}; "
+                "remove those rows or check the file's time zone"
+            )
     gaps = _gaps(frame.index, crypto=crypto, timeframe=timeframe, local_tz=local_tz)
     if len(gaps):
         dates = _fmt(gaps, daily)
@@ -158,3 +169,11 @@ def _gaps(index: pd.DatetimeIndex, *, crypto: bool, timeframe: str, local_tz: st
     sessions = nyse_sessions(local[0], local[-1])
     missing = sessions.difference(local)
     return missing.tz_localize(local_tz).tz_convert("UTC")
+
+
+def _non_sessions(index: pd.DatetimeIndex, local_tz: str) -> pd.DatetimeIndex:
+    """Local dates of daily index/ETF bars that the NYSE calendar has no session on (tz-naive)."""
+    from feeds.sessions import nyse_sessions
+
+    local = index.tz_convert(local_tz).tz_localize(None).normalize()
+    return local.difference(nyse_sessions(local[0], local[-1]))

@@ -40,7 +40,7 @@ def normalise_yahoo(raw: pd.DataFrame, symbol: str, interval: str = "1d") -> pd.
     daily = interval.endswith(("d", "wk", "mo"))
     if idx.tz is None:
         # yfinance gives exchange-local wall time (dates for daily bars) when it drops the zone
-        idx = idx.tz_localize(tz if daily else "UTC")
+        idx = idx.tz_localize(tz)
     if daily:
         idx = idx.tz_convert(tz).normalize()
         idx = pd.DatetimeIndex([pd.Timestamp(d.date(), tz=tz) for d in idx]) if len(idx) else idx
