@@ -86,8 +86,9 @@ def run_cmd(
     elapsed = time.perf_counter() - t0
     bars = result.bars
     d = cfg.data
+    rule = f"{cfg.strategy['rule']}({', '.join(f'{k}={v}' for k, v in cfg.rule_params.items())})"
     out_c.print(
-        f"[bold]{cfg.name}[/]: {d['index']} {cfg.strategy['rule']}({', '.join(f'{k}={v}' for k, v in cfg.rule_params.items())})"
+        f"[bold]{cfg.name}[/]: {d['index']} {rule}"
         f" -> {d['asset']}, {bars.index[0]:%Y-%m-%d} .. {bars.index[-1]:%Y-%m-%d} ({len(bars)} bars, {elapsed:.2f} s)",
         highlight=False,
     )

@@ -82,7 +82,11 @@ def trade_metrics(trades: pd.DataFrame) -> dict[str, float]:
 
 
 def metrics(
-    returns: pd.Series, trades: pd.DataFrame | None = None, exposure: float = math.nan, fees: float = 0.0, rf: float = 0.0
+    returns: pd.Series,
+    trades: pd.DataFrame | None = None,
+    exposure: float = math.nan,
+    fees: float = 0.0,
+    rf: float = 0.0,
 ) -> dict[str, float]:
     """All metrics of one run, in ``METRICS`` order."""
     out = returns_metrics(returns, rf)

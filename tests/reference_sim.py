@@ -148,7 +148,7 @@ def _sessions(dates: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"index dates not in the NYSE calendar: {bad}")
     close_us = sched["close"].dt.tz_convert(None).to_numpy().astype("int64")[pos]
     iso = sched.index.isocalendar()
-    week = (iso["year"].to_numpy().astype("int64") * 100 + iso["week"].to_numpy().astype("int64"))
+    week = iso["year"].to_numpy().astype("int64") * 100 + iso["week"].to_numpy().astype("int64")
     # next calendar session exists for every data session (the schedule runs 3 weeks past the file)
     week_end = week[pos] != week[pos + 1]
     return close_us, week_end
