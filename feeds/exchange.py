@@ -33,7 +33,10 @@ def make_exchange(name: str, timeout_ms: int = 10_000) -> Any:
 def _to_ms(when: str | pd.Timestamp | None, default: int) -> int:
     if when is None:
         return default
-    ts = pd.Timestamp(when)
+    try:
+        ts = pd.Timestamp(when)
+    except (ValueError, TypeError):
+        raise DataError(f"{when!r} is not a date or time; use YYYY-MM-DD or YYYY-MM-DD HH:MM (UTC)") from None
     ts = ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")
     return int(ts.value // 1_000_000)
 

@@ -54,7 +54,10 @@ def csv_files(paths: list[str | Path]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(p.glob("*.csv")))
+            found = sorted(p.glob("*.csv"))
+            if not found:
+                raise DataError(f"{p}: no .csv files in this folder")
+            out.extend(found)
         elif p.exists():
             out.append(p)
         else:

@@ -51,6 +51,20 @@ def normalise_yahoo(raw: pd.DataFrame, symbol: str, interval: str = "1d") -> pd.
     return attach(df, SeriesMeta(symbol, "yahoo", tf, tz))
 
 
+def _as_datetime(when: str | pd.Timestamp | None, what: str):
+    """``start``/``end`` as a datetime: yfinance parses a string only as ``YYYY-MM-DD``.
+
+    A naive value is exchange-local (as yfinance reads it); an aware one keeps its instant,
+    so the cache's last bar (``2026-08-21T04:00:00+00:00``) can be passed as it is stored.
+    """
+    if when is None:
+        return None
+    try:
+        return pd.Timestamp(when).to_pydatetime()
+    except (ValueError, TypeError):
+        raise DataError(f"{what} {when!r} is not a date or time; use YYYY-MM-DD") from None
+
+
 def fetch_yahoo(
     symbol: str,
     start: str | None = None,
@@ -65,6 +79,7 @@ def fetch_yahoo(
     import yfinance as yf
 
     logging.getLogger("yfinance").setLevel(logging.CRITICAL)
+    start, end = _as_datetime(start, "start"), _as_datetime(end, "end")
     try:
         raw = yf.download(
             symbol,

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from feeds.errors import DataError, NetworkError
-from riskon import cli_data, cli_run
+from riskon import cli_data, cli_rules, cli_run
 
 app = typer.Typer(
     help="Test 'Russell 2000 confirmed new high -> long Bitcoin/altcoins' on backtrader.",
@@ -18,10 +18,13 @@ app = typer.Typer(
 )
 app.add_typer(cli_data.app, name="data")
 app.command("run")(cli_run.run_cmd)
+app.command("rules")(cli_rules.rules_cmd)
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [DataError, NetworkError]
+    from strategies.strategy import OrderFailed
+
+    errors: list[type[BaseException]] = [DataError, NetworkError, OrderFailed]
     try:
         from riskon.config import ConfigError as _ConfigError
 
@@ -36,7 +39,10 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except _known_errors() as e:
-        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        from rich.text import Text
+
+        line = Text("error: ", style="bold red") + Text(str(e).splitlines()[0] if str(e) else type(e).__name__)
+        Console(stderr=True).print(line, highlight=False, soft_wrap=True)
         sys.exit(2 if not isinstance(e, NetworkError) else 3)
     except (typer.Exit, SystemExit) as e:
         code = getattr(e, "exit_code", getattr(e, "code", 0))

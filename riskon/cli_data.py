@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -26,12 +27,13 @@ def _progress() -> Progress:
         TimeElapsedColumn(),
         console=err,
         transient=True,
+        disable=not err.is_terminal,  # a log or a pipe gets the result lines only, no blank line left behind
     )
 
 
 def _print_warnings(warnings, quiet: bool = False) -> None:
     for w in warnings:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False, soft_wrap=True)
 
 
 @app.command("fetch")
@@ -49,13 +51,15 @@ def fetch_cmd(
     with _progress() as prog:
         task = prog.add_task("fetching", total=len(symbols))
         for sym in symbols:
-            prog.update(task, description=f"fetching {sym}")
+            prog.update(task, description=escape(f"fetching {sym}"))
             filled = fetch(sym, timeframe, start, end, cache=cache, deadline=deadline)
             prog.advance(task)
             _print_warnings(filled.warnings)
             out.print(
-                f"{sym}: +{filled.added} rows from {filled.origin}, {filled.meta['rows']} cached "
-                f"({filled.meta['first'][:10]} .. {filled.meta['last'][:10]})",
+                escape(
+                    f"{sym}: +{filled.added} rows from {filled.origin}, {filled.meta['rows']} cached "
+                    f"({filled.meta['first'][:10]} .. {filled.meta['last'][:10]})"
+                ),
                 highlight=False,
             )
 
@@ -73,14 +77,16 @@ def import_cmd(
     with _progress() as prog:
         task = prog.add_task("importing", total=len(files))
         for f in files:
-            prog.update(task, description=f"importing {f.name}")
+            prog.update(task, description=escape(f"importing {f.name}"))
             filled = import_file(f, symbol=symbol, cache=cache)
             prog.advance(task)
             _print_warnings(filled.warnings)
             m = filled.meta
             out.print(
-                f"{m['symbol']} ({m['timeframe']}): {m['rows']} rows {m['first'][:10]} .. {m['last'][:10]} "
-                f"from {f.name}",
+                escape(
+                    f"{m['symbol']} ({m['timeframe']}): {m['rows']} rows {m['first'][:10]} .. {m['last'][:10]} "
+                    f"from {f.name}"
+                ),
                 highlight=False,
             )
 
@@ -91,13 +97,17 @@ def list_cmd() -> None:
     cache = Cache()
     df = cache.list()
     if df.empty:
-        out.print(f"the cache {cache.root} is empty; run `riskon data import FOLDER` or `riskon data fetch SYMBOL`")
+        out.print(
+            escape(f"the cache {cache.root} is empty; run `riskon data import FOLDER` or `riskon data fetch SYMBOL`"),
+            highlight=False,
+        )
         return
-    table = Table(title=f"cache: {cache.root}")
+    table = Table(title=escape(f"cache: {cache.root}"))
     for col in ("symbol", "source", "timeframe", "first", "last", "rows", "fingerprint"):
         table.add_column(col, justify="right" if col == "rows" else "left")
     for r in df.itertuples():
-        table.add_row(r.symbol, r.source, r.timeframe, r.first[:10], r.last[:10], str(r.rows), r.fingerprint)
+        cells = (r.symbol, r.source, r.timeframe, r.first[:10], r.last[:10], str(r.rows), r.fingerprint)
+        table.add_row(*map(escape, cells))
     out.print(table)
 
 
@@ -112,9 +122,9 @@ def show_cmd(
     meta = cache.meta(symbol, timeframe)
     frame = cache.read(symbol, timeframe)
     for k in ("symbol", "source", "timeframe", "tz", "first", "last", "rows", "fingerprint", "fetched_at"):
-        out.print(f"{k:>11}: {meta[k]}", highlight=False)
+        out.print(escape(f"{k:>11}: {meta[k]}"), highlight=False)
     local = frame.copy()
     local.index = local.index.tz_convert(meta["tz"])
-    out.print(local.head(rows).to_string(), highlight=False)
+    out.print(escape(local.head(rows).to_string()), highlight=False)
     out.print("...")
-    out.print(local.tail(rows).to_string(), highlight=False)
+    out.print(escape(local.tail(rows).to_string()), highlight=False)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from strategies import rules
+from strategies import compose, rules
 from strategies.params import Param, check_params, did_you_mean
 
 
@@ -35,7 +35,8 @@ SECTIONS: dict[str, dict[str, Param]] = {
         "index_price": Param("close", str, "index column the signal uses", choices=("close", "adj_close")),
     },
     "strategy": {
-        "rule": Param("ath_confirmed", str, "entry rule name (see `riskon rules`)"),
+        "rule": Param("ath_confirmed", str, "entry rule name (see `riskon rules`); or use [strategy.entry]"),
+        "entry": Param(None, dict, "composed entry rule: {all_of|any_of|not|rule = ...}", nullable=True),
         "signal_delay": Param(0, int, "bars between seeing a signal and deciding", 0, 30),
         "cooldown_days": Param(0.0, float, "calendar days after an exit fill before a new entry", 0.0, 3650.0),
     },
@@ -44,6 +45,22 @@ SECTIONS: dict[str, dict[str, Param]] = {
         "max_hold_days": Param(None, float, "calendar days from the entry fill", 1.0, 36500.0, nullable=True),
         "index_drawdown": Param(None, float, "index close below its ATH by this fraction", 0.0001, 0.99, nullable=True),
         "index_below_break": Param(False, bool, "exit when the index closes at or below the broken level"),
+        "stop": Param(
+            None, float, "fixed stop: position value below cost by this fraction", 0.0001, 0.99, nullable=True
+        ),
+        "take_profit": Param(None, float, "position value above cost by this fraction", 0.0001, 100.0, nullable=True),
+        "rule": Param(
+            None, dict, "exit when this composed rule is true: {all_of|any_of|not|rule = ...}", nullable=True
+        ),
+    },
+    "target": {
+        "mode": Param("single", str, "what to buy on a signal", choices=("single", "basket", "top_k")),
+        "assets": Param(None, list, "coins to trade (default: [data.asset])", nullable=True),
+        "k": Param(3, int, "top_k: coins held", 1, 100),
+        "momentum_days": Param(30, int, "top_k: momentum lookback in bars", 1, 3650),
+        "liquidity_cap": Param(
+            None, float, "an entry buys at most this fraction of the fill bar's volume", 1e-6, 1.0, nullable=True
+        ),  # fmt: skip
     },
     "costs": {
         "fee_bps": Param(10.0, float, "basis points of notional per fill", 0.0, 1000.0),
@@ -71,6 +88,7 @@ class RunConfig:
     strategy: dict[str, Any]
     rule_params: dict[str, Any]
     exits: dict[str, Any]
+    target: dict[str, Any]
     costs: dict[str, Any]
     portfolio: dict[str, Any]
     report: dict[str, Any]
@@ -84,6 +102,7 @@ class RunConfig:
             "strategy": dict(self.strategy),
             "rule_params": dict(self.rule_params),
             "exits": dict(self.exits),
+            "target": dict(self.target),
             "costs": dict(self.costs),
             "portfolio": dict(self.portfolio),
         }
@@ -112,8 +131,10 @@ def parse(raw: dict[str, Any], where: str = "config") -> RunConfig:
         top = check_params("config", TOP, top)
     except ValueError as e:
         raise ConfigError(f"{where}: {e}") from None
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", top["name"]):
-        raise ConfigError(f"{where}: name {top['name']!r} may use only letters, digits, '_', '-' and '.'")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", top["name"]):
+        raise ConfigError(
+            f"{where}: name {top['name']!r} must start with a letter or digit and use only letters, digits, _ - ."
+        )
     sections = {}
     for name, declared in SECTIONS.items():
         body = dict(raw.get(name, {})) if isinstance(raw.get(name, {}), dict) else raw[name]
@@ -133,25 +154,51 @@ def parse(raw: dict[str, Any], where: str = "config") -> RunConfig:
     d = sections["data"]
     if d["start"] and d["end"] and d["start"] > d["end"]:
         raise ConfigError(f"{where}: [data] start {d['start']} is after end {d['end']}")
-    rule_name = sections["strategy"]["rule"]
+    st = sections["strategy"]
     if not isinstance(sections["rule_params"], dict):
         raise ConfigError(f"{where}: [strategy.params] must be a table")
+    if st["entry"] is not None and ("rule" in raw.get("strategy", {}) or sections["rule_params"]):
+        raise ConfigError(f"{where}: [strategy] give either rule (+ [strategy.params]) or [strategy.entry], not both")
     try:
-        rule = rules.make(rule_name, **sections["rule_params"])
+        if st["entry"] is None:
+            rules.make(st["rule"], **sections["rule_params"])
+            sections["rule_params"] = dict(rules.make(st["rule"], **sections["rule_params"]).values)
+        entry = compose.build(entry_spec(st, sections["rule_params"]), "[strategy.entry]")
+        if not compose.has_event(entry):
+            raise ValueError("[strategy.entry] needs at least one event rule (e.g. ath_confirmed), not only filters")
+        if sections["exits"]["rule"] is not None:
+            compose.build(sections["exits"]["rule"], "[exits.rule]")
     except ValueError as e:
-        raise ConfigError(f"{where}: [strategy] {e}") from None
+        raise ConfigError(f"{where}: {e}") from None
+    tg = sections["target"]
+    assets = tg["assets"] if tg["assets"] is not None else [sections["data"]["asset"]]
+    if not assets or not all(isinstance(a, str) and a for a in assets) or len(set(assets)) != len(assets):
+        raise ConfigError(f"{where}: [target] assets must be a non-empty list of distinct symbols")
+    if tg["mode"] == "single" and len(assets) != 1:
+        raise ConfigError(
+            f"{where}: [target] mode 'single' trades one asset; use mode = 'basket' or 'top_k' for {assets}"
+        )
+    sections["target"] = {**tg, "assets": list(assets)}
     return RunConfig(
         name=top["name"],
         description=top["description"],
         data=sections["data"],
         strategy=sections["strategy"],
-        rule_params=dict(rule.values),
+        rule_params=sections["rule_params"],
         exits=sections["exits"],
+        target=sections["target"],
         costs=sections["costs"],
         portfolio=sections["portfolio"],
         report=sections["report"],
         source=where,
     )
+
+
+def entry_spec(strategy: dict[str, Any], rule_params: dict[str, Any]) -> dict[str, Any]:
+    """The entry expression of a config: [strategy.entry], or the single rule with its params."""
+    if strategy.get("entry") is not None:
+        return strategy["entry"]
+    return {"rule": strategy["rule"], **rule_params}
 
 
 def load(path: str | Path) -> RunConfig:

@@ -1,9 +1,10 @@
-"""One backtest of the ``RiskOn`` strategy over an aligned frame, returned as plain pandas objects.
+"""One backtest of the ``RiskOn`` strategy, returned as plain pandas objects.
 
-The caller hands in bars with their events already computed; this module sets
-up backtrader (cheat-on-open fills, percentage fees as fractions, slippage on
-opens and uncapped) and turns its fills into a trade list and an equity curve
-indexed by bar open time.
+The caller hands in the master calendar's bars (index lines and rule events
+already computed) and each target coin's prices on that calendar. This module
+sets up backtrader (cheat-on-open fills, percentage fees as fractions, slippage
+on opens and uncapped) and turns its fills into a trade list (one row per coin
+leg) and an equity curve indexed by bar open time.
 """
 
 from __future__ import annotations
@@ -15,33 +16,40 @@ import pandas as pd
 
 from feeds.btcompat import bt
 from feeds.btfeed import make_feed
-from strategies.strategy import RiskOn
+from strategies.strategy import RiskOn, RiskOnBroker
 
 TRADE_COLUMNS = [
-    "signal_session", "decision_time", "entry_time", "entry_price", "size", "entry_fee",
+    "position", "asset", "signal_session", "decision_time", "entry_time", "entry_price", "size", "entry_fee",
     "exit_decision_time", "exit_time", "exit_price", "exit_fee", "pnl", "exit_reason", "open",
 ]  # fmt: skip
 
 
 @dataclass(frozen=True)
 class StrategyParams:
-    """Everything the strategy needs beyond the bars: delays, exits, sizing and costs."""
+    """Everything the strategy needs beyond the bars: delays, exits, targets, sizing and costs."""
 
     signal_delay: int = 0
     cooldown_days: float = 0.0
     trail: float | None = None
+    stop: float | None = None
+    take_profit: float | None = None
     max_hold_days: float | None = None
     index_exit_dd: float | None = None
     index_exit_below_break: bool = False
+    exit_rule: bool = False
     fraction: float = 1.0
     fee: float = 0.0
     slippage: float = 0.0
     cash: float = 100_000.0
+    mode: str = "single"
+    k: int = 3
+    momentum_days: int = 30
+    liquidity_cap: float | None = None
 
 
 @dataclass
 class BacktestResult:
-    """A backtest's outputs: equity at each bar's close, trades, fills and turnover."""
+    """A backtest's outputs: equity at each bar's close, trades (one row per leg), fills and turnover."""
 
     equity: pd.Series
     cash: pd.Series
@@ -49,7 +57,7 @@ class BacktestResult:
     fills: pd.DataFrame
     params: StrategyParams
     initial_cash: float
-    extra: dict = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
 
     @property
     def returns(self) -> pd.Series:
@@ -68,13 +76,48 @@ class BacktestResult:
         """Total fees paid."""
         return float(self.fills["fee"].sum()) if len(self.fills) else 0.0
 
+    @property
+    def positions(self) -> pd.DataFrame:
+        """One row per position (all legs of one entry summed): entry, exit, net pnl, holding days."""
+        if self.trades.empty:
+            return pd.DataFrame(columns=["entry_time", "exit_time", "pnl", "open"])
+        g = self.trades.groupby("position", sort=True)
+        return pd.DataFrame(
+            {
+                "entry_time": g["entry_time"].min(),
+                "exit_time": g["exit_time"].max(),
+                "pnl": g["pnl"].sum(),
+                "open": g["open"].any(),
+            }
+        )
 
-def backtest(bars: pd.DataFrame, params: StrategyParams, runonce: bool = True) -> BacktestResult:
-    """Run ``RiskOn`` over ``bars`` (aligned frame with ``event``/``event_level``) in backtrader."""
+
+def spans(assets: dict[str, pd.DataFrame]) -> list[tuple[int, int]]:
+    """Per asset: the first and last master-calendar bar where it has a price."""
+    out = []
+    for frame in assets.values():
+        has = np.flatnonzero(frame["close"].notna().to_numpy())
+        out.append((int(has[0]), int(has[-1])) if len(has) else (1 << 30, -1))
+    return out
+
+
+def backtest(
+    bars: pd.DataFrame,
+    params: StrategyParams,
+    assets: dict[str, pd.DataFrame] | None = None,
+    runonce: bool = True,
+) -> BacktestResult:
+    """Run ``RiskOn`` over the master ``bars`` and the target ``assets`` (default: the bars' own OHLCV)."""
     if len(bars) < 2:
         raise ValueError("a backtest needs at least two bars")
+    assets = assets if assets is not None else {bars.attrs.get("symbol", "asset"): bars}
+    for name, frame in assets.items():
+        if not frame.index.equals(bars.index):
+            raise ValueError(f"{name}: prices are not on the master calendar")
     cerebro = bt.Cerebro(stdstats=False, cheat_on_open=True, runonce=runonce, preload=True, maxcpus=1)
-    cerebro.adddata(make_feed(bars))
+    cerebro.broker = RiskOnBroker()
+    for name, frame in assets.items():
+        cerebro.adddata(make_feed(frame, bars, name=name))
     cerebro.broker.setcash(params.cash)
     cerebro.broker.set_coo(True)
     cerebro.broker.set_coc(False)
@@ -85,31 +128,34 @@ def backtest(bars: pd.DataFrame, params: StrategyParams, runonce: bool = True) -
         cerebro.broker.set_slippage_perc(
             params.slippage, slip_open=True, slip_limit=True, slip_match=True, slip_out=True
         )
-    kwargs = {k: getattr(params, k) for k in RiskOn.params._getkeys()}
-    cerebro.addstrategy(RiskOn, **kwargs)
+    kwargs = {k: getattr(params, k) for k in RiskOn.params._getkeys() if hasattr(params, k)}
+    cerebro.addstrategy(RiskOn, spans=spans(assets), **kwargs)
     strat = cerebro.run()[0]
     index = bars.index
     equity = pd.Series(strat.equity, index=index, name="equity")
     cash = pd.Series(strat.cash_path, index=index, name="cash")
     fills = pd.DataFrame(strat.fills)
+    names = list(assets)
     if len(fills):
         fills.insert(0, "time", index[fills["bar"].to_numpy()])
-    trades = _trades(bars, strat, fills)
-    return BacktestResult(equity, cash, trades, fills, params, params.cash)
+        fills.insert(1, "asset", [names[j] for j in fills["feed"]])
+    trades = _trades(bars, assets, strat, fills)
+    return BacktestResult(equity, cash, trades, fills, params, params.cash, strat.log)
 
 
-def _trades(bars: pd.DataFrame, strat: RiskOn, fills: pd.DataFrame) -> pd.DataFrame:
-    """Pair entry and exit fills into trades; a position open at the end is marked at the last close."""
+def _trades(bars: pd.DataFrame, assets: dict[str, pd.DataFrame], strat: RiskOn, fills: pd.DataFrame) -> pd.DataFrame:
+    """Pair each leg's entry and exit fills; a leg open at the end is marked at its last close."""
     index = bars.index
-    buys = [d for d in strat.decisions if d["side"] == "buy"]
-    sells = [d for d in strat.decisions if d["side"] == "sell"]
-    rows = []
+    names = list(assets)
+    buys = {k: d for k, d in enumerate(d for d in strat.decisions if d["side"] == "buy")}
     records = fills.to_dict("records") if len(fills) else []
-    entries = [f for f in records if f["side"] == "buy"]
-    exits = [f for f in records if f["side"] == "sell"]
-    for k, e in enumerate(entries):
-        dec = buys[k]
+    exits = {(f["position"], f["feed"]): f for f in records if f["side"] == "sell"}
+    rows = []
+    for e in (f for f in records if f["side"] == "buy"):
+        dec = buys[e["position"]]
         row = {
+            "position": e["position"],
+            "asset": names[e["feed"]],
             "signal_session": bars["event_session"].iloc[dec["seen_bar"]],
             "decision_time": index[dec["bar"]],
             "entry_time": index[e["bar"]],
@@ -117,10 +163,10 @@ def _trades(bars: pd.DataFrame, strat: RiskOn, fills: pd.DataFrame) -> pd.DataFr
             "size": e["size"],
             "entry_fee": e["fee"],
         }
-        if k < len(exits):
-            x = exits[k]
+        x = exits.get((e["position"], e["feed"]))
+        if x is not None:
             row.update(
-                exit_decision_time=index[sells[k]["bar"]],
+                exit_decision_time=index[int(x["decision_bar"])],
                 exit_time=index[x["bar"]],
                 exit_price=x["price"],
                 exit_fee=x["fee"],
@@ -131,7 +177,7 @@ def _trades(bars: pd.DataFrame, strat: RiskOn, fills: pd.DataFrame) -> pd.DataFr
             row.update(
                 exit_decision_time=pd.NaT,
                 exit_time=index[-1],
-                exit_price=float(bars["close"].iloc[-1]),
+                exit_price=float(assets[names[e["feed"]]]["close"].iloc[-1]),
                 exit_fee=0.0,
                 exit_reason="open",
                 open=True,
@@ -142,9 +188,13 @@ def _trades(bars: pd.DataFrame, strat: RiskOn, fills: pd.DataFrame) -> pd.DataFr
         rows.append(row)
     out = pd.DataFrame(rows, columns=TRADE_COLUMNS)
     out["open"] = out["open"].astype(bool)
+    out["position"] = out["position"].astype("int64")
     for col in ("entry_price", "size", "entry_fee", "exit_price", "exit_fee", "pnl"):
         out[col] = out[col].astype("float64")
-    return out
+    order = {n: i for i, n in enumerate(names)}
+    return out.sort_values(["position", "asset"], key=lambda s: s.map(order) if s.name == "asset" else s).reset_index(
+        drop=True
+    )
 
 
 def check_accounting(result: BacktestResult) -> list[str]:
@@ -155,4 +205,6 @@ def check_accounting(result: BacktestResult) -> list[str]:
     expected = result.params.fee * result.turnover
     if not np.isclose(result.fees, expected, rtol=1e-9, atol=1e-9):
         problems.append(f"fees {result.fees} != fee rate x turnover {expected}")
+    if result.equity.isna().any():
+        problems.append(f"equity is NaN on {result.equity.index[result.equity.isna()][0]:%Y-%m-%d}")
     return problems

@@ -8,6 +8,7 @@ read them from the rule instead of from a second list.
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,8 @@ class Param:
             value = float(value)
         if not isinstance(value, self.kind) or (self.kind is not bool and isinstance(value, bool)):
             raise ValueError(f"{name} must be {self.kind.__name__}, got {type(value).__name__} {value!r}")
+        if isinstance(value, float) and math.isnan(value):
+            raise ValueError(f"{name} must be a number, got nan")
         if self.choices is not None and value not in self.choices:
             raise ValueError(
                 f"{name} must be one of {', '.join(map(repr, self.choices))}, got {value!r}"

@@ -1,9 +1,11 @@
 """The backtrader strategy: act on rule events, exit on the close, fill at the next open.
 
-Decisions are made at a bar's close (``next``); fills happen at the next bar's
-open (``next_open`` with cheat-on-open), priced and sized exactly as the parity
-contract in the README says. backtrader drops a rejected order silently, so
-any order that ends Margin or Rejected raises and fails the run.
+One feed per target coin, all on one daily master calendar (rows before a
+coin's first bar and after its last are NaN and never traded). Decisions are
+made at a bar's close (``next``); fills happen at the next bar's open
+(``next_open`` with cheat-on-open), priced and sized exactly as the parity
+contract in the README says. backtrader drops a refused order silently, so any
+order that ends Margin or Rejected raises and fails the run.
 """
 
 from __future__ import annotations
@@ -20,112 +22,218 @@ class OrderFailed(RuntimeError):
     """backtrader refused an order (Margin or Rejected): the run's numbers would be wrong."""
 
 
+class RiskOnBroker(bt.brokers.BackBroker):
+    """backtrader's broker, plus orders that fill at a given price: a coin's last close.
+
+    Such an order is placed as a Limit at that price (so the cash check prices it
+    there, not at the next bar's missing open) and filled at exactly that price,
+    without slippage, on the next broker step.
+    """
+
+    def _try_exec(self, order):
+        price = order.info.get("at_close")
+        if price is not None:
+            self._execute(order, ago=0, price=price)
+            return
+        super()._try_exec(order)
+
+
 class RiskOn(bt.Strategy):
-    """Long one asset on rule events; exits by trailing stop, max holding days or the index."""
+    """Long one coin or a basket on rule events; exits on the position's value, time or the index."""
 
     params = (
         ("signal_delay", 0),  # whole bars between the bar that sees a signal and the decision
         ("cooldown_days", 0.0),  # calendar days after an exit fill before a new signal is taken
-        ("trail", None),  # trailing stop: exit when close < peak close * (1 - trail)
+        ("trail", None),  # exit when position value < its peak * (1 - trail)
+        ("stop", None),  # exit when position value < cost * (1 - stop)
+        ("take_profit", None),  # exit when position value > cost * (1 + take_profit)
         ("max_hold_days", None),  # exit when calendar days since the entry fill reach this
         ("index_exit_dd", None),  # exit when index close < index ATH * (1 - x)
         ("index_exit_below_break", False),  # exit when index close is at or below the broken level
+        ("exit_rule", False),  # exit when the composed exit rule's line is true
         ("fraction", 1.0),  # share of equity put into each entry
         ("fee", 0.0),  # fee per fill, fraction of notional
         ("slippage", 0.0),  # fill at open * (1 +/- slippage)
+        ("mode", "single"),  # single, basket or top_k
+        ("k", 3),  # top_k: coins held
+        ("momentum_days", 30),  # top_k: momentum lookback in bars
+        ("liquidity_cap", None),  # an entry fill buys at most this fraction of the fill bar's volume
+        ("spans", None),  # per feed: (first bar, last bar) indices on the master calendar
     )
 
     def __init__(self) -> None:
-        self.n_bars = self.data.buflen()
+        self.n_bars = self.datas[0].buflen()
+        self.spans = self.p.spans or [(0, self.n_bars - 1)] * len(self.datas)
         self.fills: list[dict] = []
         self.equity: list[float] = []
         self.cash_path: list[float] = []
         self.decisions: list[dict] = []
+        self.log: list[str] = []
         self._decide_at: int | None = None  # bar index of a pending entry decision
         self._pending_event: tuple[int, float] | None = None
-        self._entry_equity: float | None = None  # equity at the close of the entry decision bar
+        self._entry: dict | None = None  # decided entry: equity and chosen feeds, filled at the next open
         self._exit_reason: str | None = None
+        self._exit_bar = -1
+        self._legs: dict[int, float] = {}  # feed index -> size held
+        self._cost = 0.0
+        self._ended_proceeds = 0.0
         self._peak = -math.inf
         self._entry_level = math.nan
         self._entry_day = math.nan
         self._last_exit_day: float | None = None
+        self._position_id = -1
 
     # -- fills -------------------------------------------------------------------------
     def next_open(self) -> None:
-        """At the open: fill the exit or entry decided at the previous close."""
+        """At the open: fill the exit or the entry decided at the previous close."""
         if self._exit_reason is not None:
-            size = self.position.size
-            self.sell(size=size, exectype=bt.Order.Market)
-        if self._entry_equity is not None:
-            price = self.data.open[0] * (1.0 + self.p.slippage)
-            size = self.p.fraction * self._entry_equity / (price * (1.0 + self.p.fee)) * (1.0 - SIZE_HAIRCUT)
-            self.buy(size=size, exectype=bt.Order.Market, price=price)
-            self._entry_equity = None
+            for j, size in self._legs.items():
+                self.sell(data=self.datas[j], size=size, exectype=bt.Order.Market)
+        if self._entry is not None:
+            equity, chosen = self._entry["equity"], self._entry["feeds"]
+            budget = self.p.fraction * equity / len(chosen)
+            for j in chosen:
+                d = self.datas[j]
+                price = d.open[0] * (1.0 + self.p.slippage)
+                size = budget / (price * (1.0 + self.p.fee)) * (1.0 - SIZE_HAIRCUT)
+                if self.p.liquidity_cap is not None:
+                    cap = self.p.liquidity_cap * d.volume[0]
+                    if size > cap:
+                        self.log.append(
+                            f"{d._name}: entry capped at {cap:g} units ({self.p.liquidity_cap:g} of volume)"
+                        )
+                        size = cap
+                if size > 0:
+                    self.buy(data=d, size=size, exectype=bt.Order.Market, price=price)
+            self._entry = None
 
     def notify_order(self, order) -> None:
         """Record fills; fail the run on any refused order."""
         if order.status in (order.Margin, order.Rejected):
             raise OrderFailed(
-                f"backtrader refused a {'buy' if order.isbuy() else 'sell'} of {order.created.size:g} on "
-                f"{self.data.datetime.date(0)} ({order.getstatusname()}); the run is invalid"
+                f"backtrader refused a {'buy' if order.isbuy() else 'sell'} of {order.created.size:g} "
+                f"{order.data._name} on {self.datas[0].datetime.date(0)} ({order.getstatusname()}); the run is invalid"
             )
         if order.status != order.Completed:
             return
-        day = self.data.t_days[0]
+        j = self.datas.index(order.data)
+        at_close = order.info.get("at_close") is not None
+        bar = len(self.datas[0]) - 1 - (1 if at_close else 0)  # a last-close sale belongs to the previous bar
         fill = {
-            "bar": len(self.data) - 1,
-            "t_days": day,
+            "bar": bar,
+            "feed": j,
+            "position": self._position_id,
             "side": "buy" if order.isbuy() else "sell",
             "price": order.executed.price,
             "size": abs(order.executed.size),
             "fee": order.executed.comm,
         }
         if order.isbuy():
-            self._peak = -math.inf
-            self._entry_day = day
-        else:
+            if not self._legs:
+                self._peak = -math.inf
+                self._entry_day = self.datas[0].t_days[0]
+            self._legs[j] = abs(order.executed.size)
+            self._cost += abs(order.executed.size) * order.executed.price
+        elif not at_close:
             fill["reason"] = self._exit_reason
-            self._exit_reason = None
-            self._last_exit_day = day
+            fill["decision_bar"] = self._exit_bar
+            self._legs.pop(j, None)
+            if not self._legs:
+                self._exit_reason = None
+                self._last_exit_day = self.datas[0].t_days[0]
+        else:
+            fill["reason"] = "data_end"
+            fill["decision_bar"] = bar
         self.fills.append(fill)
 
     # -- decisions ---------------------------------------------------------------------
+    def _close_ended_legs(self, i: int) -> float:
+        """Sell legs whose coin has its last bar now at this close; return their proceeds (net of fees)."""
+        proceeds = 0.0
+        if i == self.n_bars - 1:
+            return proceeds
+        for j in [j for j in self._legs if self.spans[j][1] == i]:
+            d, size = self.datas[j], self._legs.pop(j)
+            price = d.close[0]
+            self.sell(data=d, size=size, exectype=bt.Order.Limit, price=price, at_close=price)
+            proceeds += size * price * (1.0 - self.p.fee)
+            self.log.append(f"{d._name}: data ends {d.datetime.date(0)}; sold {size:g} at its last close {price:g}")
+            self.decisions.append({"bar": i, "side": "sell", "reason": "data_end", "feed": j})
+        if proceeds and not self._legs:
+            self._last_exit_day = self.datas[0].t_days[0]
+        return proceeds
+
     def _exit_reason_now(self) -> str | None:
-        d = self.data
-        self._peak = max(self._peak, d.close[0])
-        if self.p.trail is not None and d.close[0] < self._peak * (1.0 - self.p.trail):
+        d0 = self.datas[0]
+        value = sum(size * self.datas[j].close[0] for j, size in self._legs.items()) + self._ended_proceeds
+        self._peak = max(self._peak, value)
+        p = self.p
+        if p.trail is not None and value < self._peak * (1.0 - p.trail):
             return "trail"
-        if self.p.max_hold_days is not None and d.t_days[0] - self._entry_day >= self.p.max_hold_days:
+        if p.stop is not None and value < self._cost * (1.0 - p.stop):
+            return "stop"
+        if p.take_profit is not None and value > self._cost * (1.0 + p.take_profit):
+            return "take_profit"
+        if p.max_hold_days is not None and d0.t_days[0] - self._entry_day >= p.max_hold_days:
             return "max_hold"
-        if self.p.index_exit_dd is not None and d.idx_close[0] < d.idx_ath[0] * (1.0 - self.p.index_exit_dd):
+        if p.index_exit_dd is not None and d0.idx_close[0] < d0.idx_ath[0] * (1.0 - p.index_exit_dd):
             return "index_dd"
-        if self.p.index_exit_below_break and d.idx_close[0] <= self._entry_level:
+        if p.index_exit_below_break and d0.idx_close[0] <= self._entry_level:
             return "index_break"
+        if p.exit_rule and d0.exit_signal[0] > 0:
+            return "rule"
         return None
 
+    def _choose(self, i: int) -> list[int]:
+        """The feeds an entry decided at bar ``i`` buys: coins with a bar now and at the fill bar."""
+        eligible = [j for j, (a, b) in enumerate(self.spans) if a <= i and i + 1 <= b]
+        if self.p.mode == "top_k":
+            m = self.p.momentum_days
+            ranked = [
+                (-(self.datas[j].close[0] / self.datas[j].close[-m] - 1.0), j)
+                for j in eligible
+                if self.spans[j][0] <= i - m
+            ]
+            ranked.sort()
+            return [j for _, j in ranked[: self.p.k]]
+        return eligible
+
     def next(self) -> None:
-        """At the close: check exits, take or lose the bar's event, decide a pending entry."""
-        i = len(self.data) - 1
+        """At the close: data ends, exits, the bar's event, and a pending entry decision."""
+        d0 = self.datas[0]
+        i = len(d0) - 1
         last = i == self.n_bars - 1
-        in_position = self.position.size > 0
-        if in_position:
+        held_before = bool(self._legs)
+        ended = self._close_ended_legs(i) if held_before else 0.0
+        self._ended_proceeds += ended
+        if self._legs:
             reason = self._exit_reason_now()
             if reason is not None and not last:
-                self._exit_reason = reason
+                self._exit_reason, self._exit_bar = reason, i
                 self.decisions.append({"bar": i, "side": "sell", "reason": reason})
-        elif self.data.event[0] > 0 and self._decide_at is None:
-            cooling = (
-                self._last_exit_day is not None and self.data.t_days[0] - self._last_exit_day < self.p.cooldown_days
-            )
+        elif not held_before and d0.event[0] > 0 and self._decide_at is None:
+            cooling = self._last_exit_day is not None and d0.t_days[0] - self._last_exit_day < self.p.cooldown_days
             if not cooling:
                 self._decide_at = i + int(self.p.signal_delay)
-                self._pending_event = (i, self.data.event_level[0])
+                self._pending_event = (i, d0.event_level[0])
         if self._decide_at == i:
             seen_bar, level = self._pending_event
             self._decide_at = self._pending_event = None
-            if not last:
-                self._entry_equity = self.broker.getvalue()
+            chosen = self._choose(i) if not last else []
+            if chosen:
+                equity = self._equity(ended)
+                self._position_id += 1
+                self._entry = {"equity": equity, "feeds": chosen}
                 self._entry_level = level
-                self.decisions.append({"bar": i, "side": "buy", "seen_bar": seen_bar, "level": level})
-        self.equity.append(self.broker.getvalue())
+                self._cost = 0.0
+                self._ended_proceeds = 0.0
+                self.decisions.append({"bar": i, "side": "buy", "seen_bar": seen_bar, "level": level, "feeds": chosen})
+            elif not last:
+                self.log.append(f"{d0.datetime.date(0)}: entry decided but no target has data; skipped")
+        self.equity.append(self._equity(ended))
         self.cash_path.append(self.broker.getcash())
+
+    def _equity(self, pending_proceeds: float) -> float:
+        """Cash + held coins at this close (+ last-close sales that settle at the next bar)."""
+        held = sum(size * self.datas[j].close[0] for j, size in self._legs.items())
+        return self.broker.getcash() + held + pending_proceeds

@@ -1,4 +1,4 @@
-"""Independent reference backtest of "index confirmed new high -> long one crypto asset".
+"""Independent reference backtest of "index confirmed new high -> long crypto" (one coin, a basket, top-k).
 
 Written from DESIGN.md §4-§6 alone, with pandas, numpy and pandas_market_calendars only (nothing from
 ``feeds``, ``strategies`` or ``riskon``), so that tests can check the backtrader strategy against it to
@@ -7,7 +7,13 @@ crypto bars.
 
 Public API
 ----------
-``simulate(index_csv, crypto_csv, params) -> (trades, equity)``: the backtest.
+``simulate(index_csv, crypto_csv, params) -> (trades, equity)``: the backtest on one file; the same as
+``simulate_multi(index_csv, [crypto_csv], params)``.
+``simulate_multi(index_csv, crypto_csvs, params) -> (trades, equity)``: the backtest on several target
+files (``mode`` = ``"single"`` (exactly one file), ``"basket"`` or ``"top_k"``). ``trades`` has one row
+per leg: ``LEG_COLUMNS`` = ``position`` (0-based entry counter), ``asset`` (the file stem, e.g.
+``binance_ETH-USDT_1d``), then the 13 ``TRADE_COLUMNS``; sorted by (position, list order of the file).
+``equity`` is indexed by the master bar open (UTC).
 ``index_signal(index_csv, params) -> DataFrame``: per index session, its close stamp, close, all-time
 high, break level, break flag and confirmation (used by the tests and handy for debugging).
 ``crypto_view(index_csv, crypto_csv, params) -> DataFrame``: per crypto bar of the backtest window,
@@ -30,12 +36,39 @@ Choices made where DESIGN.md and the brief are silent (keep the backtrader side 
 - A bar that sees no index session yet is kept: it cannot signal, and the index exits cannot fire on it.
 - The index CSV is always read whole (the all-time high uses the full history). ``start``/``end`` cut
   only the crypto bars; the first bar on/after ``start`` sees only the session it carries.
+
+Several targets (the lead's spec, followed to the letter; the strategy works on master bars):
+- Master calendar: every UTC day from the earliest first bar among the files to the latest last bar,
+  both clipped to ``start``/``end``. Each file must be gap-free; a file with no bar in the window is
+  allowed (it is never eligible) as long as one file has bars.
+- A position is a set of legs bought together. At each master bar's close, in order: (a) data end: a
+  held leg whose coin's last bar is this bar (and this is not the last master bar) is sold at that
+  close, no slippage, with the fee (exit_reason ``data_end``, exit decision = exit time = this bar);
+  when no leg is left the position is closed here (cooldown counts from this bar, events on this bar
+  are still ignored). (b) exits on the position value PV = sum of held legs' size*close + proceeds of
+  the legs already sold by data end; cost = sum over all legs of size*entry price; peak of PV from the
+  fill bar's close on. First reason in this order: ``trail`` PV < peak*(1-trail), ``stop``
+  PV < cost*(1-stop), ``take_profit`` PV > cost*(1+take_profit), ``max_hold``, ``index_dd``,
+  ``index_break``; all held legs sell at the next open. (c) events as for one coin. (d) an entry decision
+  takes the eligible coins (a bar on this bar and on the next; top_k also a bar ``momentum_days`` master
+  bars back, ranked by close/close_back - 1 descending, ties by list order, first ``k``); none eligible:
+  the decision is dropped. Each of the n coins gets budget/n, budget = fraction * equity (= cash).
+- top_k: the momentum look-back bar must lie on the master calendar, i.e. on or after ``start``: data
+  before ``start`` is never used (a decision within ``momentum_days`` of the window's first bar has no
+  eligible coin and is dropped).
+- Leg rows of one position are processed (cash arithmetic) in list order; the PV sums legs in list
+  order, then adds the data-end proceeds in list order.
+- For one coin these rules are the one-coin rules above: PV = size*close, so the trail, stop and take
+  profit compare size*close with size*peak close / size*entry price (equal to the per-price comparison
+  except for last-bit rounding).
+- A file listed twice (same stem) is an error.
 """
 
 from __future__ import annotations
 
 import warnings
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -58,6 +91,11 @@ DEFAULTS: dict = {
     "cash": 100000.0,
     "start": None,
     "end": None,
+    "mode": "single",  # "single" (exactly one file), "basket" or "top_k"
+    "k": 3,  # top_k: number of coins
+    "momentum_days": 30,  # top_k: look-back in master bars (= calendar days)
+    "stop": None,  # fixed stop: exit when PV < cost * (1 - stop)
+    "take_profit": None,  # exit when PV > cost * (1 + take_profit)
 }
 
 TRADE_COLUMNS = [
@@ -75,6 +113,8 @@ TRADE_COLUMNS = [
     "exit_reason",
     "open",
 ]
+LEG_COLUMNS = ["position", "asset", *TRADE_COLUMNS]
+MODES = ("single", "basket", "top_k")
 
 US = "datetime64[us]"
 US_UTC = "datetime64[us, UTC]"
@@ -98,8 +138,18 @@ def _params(params: dict | None) -> dict:
         raise ValueError(f"cooldown_days must be >= 0, got {p['cooldown_days']!r}")
     if not 0 < p["fraction"] <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {p['fraction']!r}")
+    if p["mode"] not in MODES:
+        raise ValueError(f"mode must be one of {list(MODES)}, got {p['mode']!r}")
+    for key in ("k", "momentum_days"):
+        if isinstance(p[key], bool) or int(p[key]) != p[key] or p[key] < 1:
+            raise ValueError(f"{key} must be an int >= 1, got {p[key]!r}")
+    for key in ("trail", "stop", "take_profit", "index_exit_dd", "max_hold_days"):
+        if p[key] is not None and not p[key] >= 0:
+            raise ValueError(f"{key} must be None or >= 0, got {p[key]!r}")
     p["confirm_days"] = int(p["confirm_days"])
     p["signal_delay"] = int(p["signal_delay"])
+    p["k"] = int(p["k"])
+    p["momentum_days"] = int(p["momentum_days"])
     return p
 
 
@@ -279,21 +329,71 @@ def crypto_view(index_csv: str, crypto_csv: str, params: dict | None = None) -> 
 
 
 # ------------------------------------------------------------------------------------------- strategy
-def simulate(index_csv: str, crypto_csv: str, params: dict) -> tuple[pd.DataFrame, pd.Series]:
-    """Run the backtest; returns (trades, equity). See the module docstring and DESIGN.md §4-§6."""
+def _targets(crypto_csvs: list, start, end) -> tuple[list[str], np.ndarray, list[list[float]], list[list[float]], list]:
+    """Master calendar and per-coin opens/closes on it (NaN outside a coin's bars) and bar ranges."""
+    paths = [str(c) for c in crypto_csvs]
+    if not paths:
+        raise ValueError("no target files")
+    names = [Path(c).stem for c in paths]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"target files listed twice: {dup}")
+    frames = []
+    for path in paths:
+        cry = _read_daily(path)
+        gaps = np.diff(cry["date"].to_numpy().astype("int64"))
+        if len(gaps) and (gaps != DAY_US).any():
+            raise ValueError(f"{path}: crypto bars must be consecutive daily bars")
+        if start is not None:
+            cry = cry[cry["date"] >= pd.Timestamp(start)]
+        if end is not None:
+            cry = cry[cry["date"] <= pd.Timestamp(end)]
+        frames.append(cry.reset_index(drop=True))
+    live = [f for f in frames if len(f)]
+    if not live:
+        raise ValueError(f"{paths}: no bars between start={start} and end={end}")
+    d0 = min(int(f["date"].iloc[0].value // 1000) for f in live) // DAY_US  # first master day number
+    d1 = max(int(f["date"].iloc[-1].value // 1000) for f in live) // DAY_US
+    days = np.arange(d0, d1 + 1, dtype=np.int64)
+    m = len(days)
+    opens, closes, ranges = [], [], []
+    for f in frames:
+        o = np.full(m, np.nan)
+        c = np.full(m, np.nan)
+        if len(f):
+            first = int(f["date"].iloc[0].value // 1000) // DAY_US - d0
+            o[first : first + len(f)] = f["open"].to_numpy()
+            c[first : first + len(f)] = f["close"].to_numpy()
+            ranges.append((first, first + len(f) - 1))
+        else:
+            ranges.append((m, -1))  # never has a bar
+        opens.append(o.tolist())
+        closes.append(c.tolist())
+    return names, days, opens, closes, ranges
+
+
+def simulate_multi(index_csv: str, crypto_csvs: list, params: dict) -> tuple[pd.DataFrame, pd.Series]:
+    """Run the backtest on one or several targets; returns (trades per leg, equity). See the docstring."""
     p = _params(params)
+    crypto_csvs = list(crypto_csvs)
+    if p["mode"] == "single" and len(crypto_csvs) != 1:
+        raise ValueError(f"mode 'single' needs exactly one target file, got {len(crypto_csvs)}")
     sig = _index_signal(str(index_csv), float(p["threshold"]), p["confirm_days"], p["confirm"] == "weekly")
-    cry = _crypto_window(str(crypto_csv), p["start"], p["end"])
-    view = _view(sig, cry, p["lag_hours"])
+    names, day_arr, opens, closes, ranges = _targets(crypto_csvs, p["start"], p["end"])
+    master = pd.DataFrame({"date": (day_arr * DAY_US).astype(US)})
+    view = _view(sig, master, p["lag_hours"])
 
     fee, slip, frac = float(p["fee"]), float(p["slippage"]), float(p["fraction"])
-    trail, max_hold, dd = p["trail"], p["max_hold_days"], p["index_exit_dd"]
+    trail, stop, take = p["trail"], p["stop"], p["take_profit"]
+    max_hold, dd = p["max_hold_days"], p["index_exit_dd"]
     below_break, cooldown, delay = bool(p["index_exit_below_break"]), p["cooldown_days"], p["signal_delay"]
+    mode, top_k, mom_days = p["mode"], p["k"], p["momentum_days"]
 
-    opens = cry["open"].tolist()
-    closes = cry["close"].tolist()
-    day = (cry["date"].to_numpy().astype("int64") // DAY_US).tolist()  # calendar day numbers
-    bar_time = pd.DatetimeIndex(cry["date"].to_numpy()).tz_localize("UTC").astype(US_UTC)
+    n_coins = len(names)
+    first_bar = [r[0] for r in ranges]
+    last_bar = [r[1] for r in ranges]
+    day = day_arr.tolist()  # calendar day numbers
+    bar_time = pd.DatetimeIndex(master["date"].to_numpy()).tz_localize("UTC").astype(US_UTC)
     seen = view["seen"].tolist()
     event = view["event"].tolist()
     event_session = view["event_session"].tolist()
@@ -302,13 +402,15 @@ def simulate(index_csv: str, crypto_csv: str, params: dict) -> tuple[pd.DataFram
     conf_level = sig["confirm_level"].tolist()
     sessions = sig.index
 
-    m = len(closes)
+    def has(c: int, t: int) -> bool:
+        return first_bar[c] <= t <= last_bar[c]
+
+    m = len(day)
     last = m - 1
     cash = float(p["cash"])
-    size = 0.0
-    in_pos = False
-    peak = 0.0
-    trade: dict = {}
+    legs: list[dict] = []  # legs of the open position (held or already sold by data end), list order
+    pos_info: dict = {}  # entry day, break level, cost, peak of the open position
+    n_positions = 0
     trades: list[dict] = []
     pending: dict | None = None  # entry waiting for its decision bar / fill bar
     exit_fill_bar = -1
@@ -318,75 +420,146 @@ def simulate(index_csv: str, crypto_csv: str, params: dict) -> tuple[pd.DataFram
     for t in range(m):
         # ---- at the open: fills decided at the previous close
         if t == exit_fill_bar:
-            price = opens[t] * (1.0 - slip)
-            notional = size * price
-            cash += notional * (1.0 - fee)
-            trade.update(exit_time=bar_time[t], exit_price=price, exit_fee=notional * fee, open=False)
-            trades.append(trade)
-            size, in_pos, trade, exit_fill_bar = 0.0, False, {}, -1
+            for leg in legs:
+                if leg["held"]:
+                    price = opens[leg["coin"]][t] * (1.0 - slip)
+                    notional = leg["size"] * price
+                    cash += notional * (1.0 - fee)
+                    leg.update(exit_time=bar_time[t], exit_price=price, exit_fee=notional * fee, open=False, held=False)
+            trades.extend(legs)
+            legs, pos_info, exit_fill_bar = [], {}, -1
             last_exit_day = day[t]
         if pending is not None and pending.get("fill_bar") == t:
-            price = opens[t] * (1.0 + slip)
-            size = frac * pending["equity"] / (price * (1.0 + fee)) * (1.0 - 1e-9)
-            notional = size * price
-            cash -= notional * (1.0 + fee)
-            in_pos, peak = True, closes[t]
-            trade = {
-                "signal_session": sessions[pending["session"]],
-                "decision_time": bar_time[pending["decision_bar"]],
-                "entry_time": bar_time[t],
-                "entry_price": price,
-                "size": size,
-                "entry_fee": notional * fee,
-                "entry_day": day[t],
-                "break_level": pending["level"],
-            }
+            chosen = pending["chosen"]
+            budget = frac * pending["equity"]
+            n = len(chosen)
+            for c in chosen:  # list order
+                price = opens[c][t] * (1.0 + slip)
+                size = (budget / n) / (price * (1.0 + fee)) * (1.0 - 1e-9)
+                notional = size * price
+                cash -= notional * (1.0 + fee)
+                legs.append(
+                    {
+                        "position": n_positions,
+                        "asset": names[c],
+                        "coin": c,
+                        "held": True,
+                        "proceeds": 0.0,
+                        "signal_session": sessions[pending["session"]],
+                        "decision_time": bar_time[pending["decision_bar"]],
+                        "entry_time": bar_time[t],
+                        "entry_price": price,
+                        "size": size,
+                        "entry_fee": notional * fee,
+                    }
+                )
+            cost = 0.0
+            for leg in legs:
+                cost += leg["size"] * leg["entry_price"]
+            pos_info = {"entry_day": day[t], "break_level": pending["level"], "cost": cost, "peak": -np.inf}
+            n_positions += 1
             pending = None
 
         # ---- at the close
         j = seen[t]
-        if in_pos:
-            peak = max(peak, closes[t])
-            reason = None
-            if trail is not None and closes[t] < peak * (1.0 - trail):
-                reason = "trail"
-            elif max_hold is not None and day[t] - trade["entry_day"] >= max_hold:
-                reason = "max_hold"
-            elif dd is not None and j >= 0 and idx_close[j] < idx_ath[j] * (1.0 - dd):
-                reason = "index_dd"
-            elif below_break and j >= 0 and idx_close[j] <= trade["break_level"]:
-                reason = "index_break"
-            if reason is not None and exit_fill_bar < 0 and t < last:
-                exit_fill_bar = t + 1
-                trade.update(exit_decision_time=bar_time[t], exit_reason=reason)
-            # events seen while in position (the exit-decision bar included) are ignored
+        if legs:  # in position on this bar (the exit-decision bar and a data-end bar included)
+            # (a) data end: a held coin whose last bar is this one, unless this is the last master bar
+            if t < last:
+                for leg in legs:
+                    c = leg["coin"]
+                    if leg["held"] and last_bar[c] == t:
+                        price = closes[c][t]
+                        notional = leg["size"] * price
+                        proceeds = notional * (1.0 - fee)
+                        cash += proceeds
+                        leg.update(
+                            held=False,
+                            proceeds=proceeds,
+                            exit_decision_time=bar_time[t],
+                            exit_reason="data_end",
+                            exit_time=bar_time[t],
+                            exit_price=price,
+                            exit_fee=notional * fee,
+                            open=False,
+                        )
+                if not any(leg["held"] for leg in legs):
+                    trades.extend(legs)
+                    legs, pos_info = [], {}
+                    last_exit_day = day[t]
+            # (b) exits on the position value
+            if legs:
+                pv = 0.0
+                for leg in legs:
+                    if leg["held"]:
+                        pv += leg["size"] * closes[leg["coin"]][t]
+                for leg in legs:
+                    if not leg["held"]:
+                        pv += leg["proceeds"]
+                peak = pos_info["peak"] = max(pos_info["peak"], pv)
+                cost = pos_info["cost"]
+                reason = None
+                if trail is not None and pv < peak * (1.0 - trail):
+                    reason = "trail"
+                elif stop is not None and pv < cost * (1.0 - stop):
+                    reason = "stop"
+                elif take is not None and pv > cost * (1.0 + take):
+                    reason = "take_profit"
+                elif max_hold is not None and day[t] - pos_info["entry_day"] >= max_hold:
+                    reason = "max_hold"
+                elif dd is not None and j >= 0 and idx_close[j] < idx_ath[j] * (1.0 - dd):
+                    reason = "index_dd"
+                elif below_break and j >= 0 and idx_close[j] <= pos_info["break_level"]:
+                    reason = "index_break"
+                if reason is not None and exit_fill_bar < 0 and t < last:
+                    exit_fill_bar = t + 1
+                    for leg in legs:
+                        if leg["held"]:
+                            leg.update(exit_decision_time=bar_time[t], exit_reason=reason)
+            # events seen while in position (exit-decision and data-end bars included) are ignored
         elif pending is None and event[t]:
             cooling = cooldown > 0 and last_exit_day is not None and day[t] - last_exit_day < cooldown
             if not cooling and t + delay < last:  # a decision on the last bar (or past it) cannot fill
                 s = event_session[t]
                 pending = {"decision_bar": t + delay, "session": s, "level": conf_level[s]}
         if pending is not None and pending["decision_bar"] == t:
-            pending["equity"] = cash  # flat: equity at the close of the decision bar is the cash
-            pending["fill_bar"] = t + 1
+            # (d) entry decision: coins with a bar now and at the next master bar
+            eligible = [c for c in range(n_coins) if has(c, t) and has(c, t + 1)]
+            if mode == "top_k":
+                back = t - mom_days
+                eligible = [c for c in eligible if back >= 0 and has(c, back)]
+                momentum = {c: closes[c][t] / closes[c][back] - 1.0 for c in eligible}
+                ranked = sorted(eligible, key=lambda c: -momentum[c])  # stable: ties keep list order
+                eligible = sorted(ranked[:top_k])
+            if eligible:
+                pending.update(equity=cash, fill_bar=t + 1, chosen=eligible)  # flat: equity = cash
+            else:
+                pending = None  # dropped: stays flat, later events can be taken
 
-        equity[t] = cash + size * closes[t]
+        eq = cash
+        for leg in legs:
+            if leg["held"]:
+                eq += leg["size"] * closes[leg["coin"]][t]
+        equity[t] = eq
 
-    if in_pos:  # still open on the last bar: marked at the last close, no fee
-        trade.update(
-            exit_decision_time=pd.NaT,
-            exit_time=bar_time[last],
-            exit_price=closes[last],
-            exit_fee=0.0,
-            exit_reason="open",
-            open=True,
-        )
-        trades.append(trade)
+    for leg in legs:  # legs still held on the last bar: marked at that close, no fee
+        if leg["held"]:
+            leg.update(
+                exit_decision_time=pd.NaT,
+                exit_time=bar_time[last],
+                exit_price=closes[leg["coin"]][last],
+                exit_fee=0.0,
+                exit_reason="open",
+                open=True,
+            )
+    trades.extend(legs)
 
     rows = []
-    for tr in trades:
+    for tr in sorted(trades, key=lambda leg: (leg["position"], leg["coin"])):
         pnl = tr["size"] * tr["exit_price"] - tr["exit_fee"] - tr["size"] * tr["entry_price"] - tr["entry_fee"]
-        rows.append({c: tr[c] for c in TRADE_COLUMNS if c != "pnl"} | {"pnl": pnl})
-    out = pd.DataFrame(rows, columns=TRADE_COLUMNS)
+        rows.append({c: tr[c] for c in LEG_COLUMNS if c != "pnl"} | {"pnl": pnl})
+    out = pd.DataFrame(rows, columns=LEG_COLUMNS)
+    out["position"] = out["position"].astype("int64")
+    out["asset"] = out["asset"].astype(object)
     out["signal_session"] = pd.to_datetime(out["signal_session"]).astype(US)
     for c in ("decision_time", "entry_time", "exit_decision_time", "exit_time"):
         out[c] = pd.to_datetime(out[c], utc=True).astype(US_UTC)
@@ -397,7 +570,13 @@ def simulate(index_csv: str, crypto_csv: str, params: dict) -> tuple[pd.DataFram
     return out, pd.Series(equity, index=bar_time, name="equity")
 
 
-__all__ = ["DEFAULTS", "TRADE_COLUMNS", "crypto_view", "index_signal", "simulate"]
+def simulate(index_csv: str, crypto_csv: str, params: dict) -> tuple[pd.DataFrame, pd.Series]:
+    """Run the backtest on one target file; the same as ``simulate_multi(index_csv, [crypto_csv], params)``."""
+    return simulate_multi(index_csv, [crypto_csv], params)
+
+
+__all__ = ["DEFAULTS", "LEG_COLUMNS", "TRADE_COLUMNS", "crypto_view", "index_signal", "simulate", "simulate_multi"]
+
 
 if __name__ == "__main__":  # pragma: no cover - quick manual look
     import sys

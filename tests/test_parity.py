@@ -127,10 +127,10 @@ def test_cases_cover_gap_up_entries_and_exit_bar_signals(runs):
 
 def test_runonce_and_reruns_are_identical(runs):
     res = runs["seed"]
-    again = backtest(res.bars, res.backtest.params, runonce=False)
+    again = backtest(res.bars, res.backtest.params, assets=res.assets, runonce=False)
     pd.testing.assert_series_equal(again.equity, res.equity, check_exact=True)
     pd.testing.assert_frame_equal(again.trades, res.trades, check_exact=True)
-    third = backtest(res.bars, res.backtest.params, runonce=True)
+    third = backtest(res.bars, res.backtest.params, assets=res.assets, runonce=True)
     pd.testing.assert_series_equal(third.equity, res.equity, check_exact=True)
 
 

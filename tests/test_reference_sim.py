@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reference_sim import TRADE_COLUMNS, crypto_view, index_signal, simulate  # noqa: E402
+from reference_sim import LEG_COLUMNS, TRADE_COLUMNS, crypto_view, index_signal, simulate, simulate_multi  # noqa: E402
 
 NY = ZoneInfo("America/New_York")
 REL = 1e-12
@@ -138,7 +138,8 @@ def test_confirm_days_and_threshold_by_hand(data_dir, rut):
 def test_golden_trade_2016(data_dir, rut, btc):
     params = GOLDEN | {"start": "2016-11-01", "end": "2016-12-31"}
     trades, equity = simulate(data_dir / "RUT.csv", data_dir / "BTC-USD.csv", params)
-    assert list(trades.columns) == TRADE_COLUMNS
+    assert list(trades.columns) == ["position", "asset", *TRADE_COLUMNS] == LEG_COLUMNS
+    assert trades["position"].tolist() == [0] and trades["asset"].tolist() == ["BTC-USD"]
 
     records = record_closes(rut)
     # no record close between 2016-11-01 and the episode start, none after the exit fill in 2016
@@ -470,3 +471,292 @@ def test_index_exit_below_break_by_hand(data_dir, rut, btc):
 def test_unknown_param_is_an_error(data_dir):
     with pytest.raises(ValueError, match="unknown params"):
         simulate(data_dir / "RUT.csv", data_dir / "BTC-USD.csv", {"treshold": 0.01})
+
+
+# ------------------------------------------------------------------- (6) several targets (legs)
+def read_ccxt(path: Path) -> dict[date, dict]:
+    """Raw ccxt rows (timestamp = bar open, ms UTC) -> {date: {'open', 'close'}}."""
+    with open(path, newline="") as fh:
+        return {
+            datetime.fromtimestamp(int(r["timestamp"]) / 1000, UTC).date(): {
+                "open": float(r["open"]),
+                "close": float(r["close"]),
+            }
+            for r in csv.DictReader(fh)
+        }
+
+
+def binance(data_dir: Path, coin: str) -> Path:
+    return data_dir / f"binance_{coin}-USDT_1d.csv"
+
+
+def hand_legs(bars: dict[str, dict], fill_day: date, equity: float) -> dict[str, dict]:
+    """Equal budget per chosen coin: price, size, fee and the cash it costs, by coin name."""
+    n = len(bars)
+    out = {}
+    for name, rows in bars.items():
+        price = rows[fill_day]["open"] * (1 + SLIP)
+        size = (1.0 * equity / n) / (price * (1 + FEE)) * (1 - 1e-9)
+        out[name] = {"price": price, "size": size, "fee": size * price * FEE, "cost": size * price * (1 + FEE)}
+    return out
+
+
+def check_legs(trades: pd.DataFrame, position: int, legs: dict[str, dict]) -> None:
+    rows = trades[trades["position"] == position]
+    assert rows["asset"].tolist() == list(legs)  # list order of the files
+    for (_, tr), leg in zip(rows.iterrows(), legs.values(), strict=True):
+        assert tr["entry_price"] == approx(leg["price"])
+        assert tr["size"] == approx(leg["size"])
+        assert tr["entry_fee"] == approx(leg["fee"])
+
+
+def test_single_mode_is_simulate(data_dir):
+    params = GOLDEN | {"trail": 0.2, "stop": 0.1, "take_profit": 0.5, "fee": FEE}
+    a, ea = simulate(data_dir / "RUT.csv", data_dir / "BTC-USD.csv", params)
+    b, eb = simulate_multi(data_dir / "RUT.csv", [data_dir / "BTC-USD.csv"], params | {"mode": "single"})
+    pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_series_equal(ea, eb)
+    assert list(b.columns) == LEG_COLUMNS and (b["asset"] == "BTC-USD").all()
+    assert b["position"].tolist() == list(range(len(b)))
+    # a one-file basket is the same backtest
+    c, _ = simulate_multi(data_dir / "RUT.csv", [data_dir / "BTC-USD.csv"], params | {"mode": "basket"})
+    pd.testing.assert_frame_equal(a, c)
+    with pytest.raises(ValueError, match="exactly one"):
+        simulate_multi(data_dir / "RUT.csv", [data_dir / "BTC-USD.csv", data_dir / "ETH-USD.csv"], {})
+    with pytest.raises(ValueError, match="twice"):
+        simulate_multi(data_dir / "RUT.csv", [data_dir / "BTC-USD.csv"] * 2, {"mode": "basket"})
+    with pytest.raises(ValueError, match="mode"):
+        simulate_multi(data_dir / "RUT.csv", [data_dir / "BTC-USD.csv"], {"mode": "topk"})
+
+
+def test_basket_two_then_three_coins(data_dir, rut):
+    files = [binance(data_dir, c) for c in ("BTC", "ETH", "SOL")]
+    bars = {f.stem: read_ccxt(f) for f in files}
+    sol_first = min(bars["binance_SOL-USDT_1d"])
+    assert sol_first == date(2020, 8, 11)
+    records = record_closes(rut)
+    params = GOLDEN | {"mode": "basket"}
+
+    # 2018: SOL has no bar yet -> two legs of CASH/2 each (the SOL file has no bar in the window)
+    trades, equity = simulate_multi(data_dir / "RUT.csv", files, params | {"start": "2018-06-01", "end": "2018-07-31"})
+    first = min(d for d in records if d >= date(2018, 6, 1))
+    assert first == date(2018, 6, 4)  # Monday: seen by the 06-04 bar, filled at the 06-05 open
+    assert [d for d in records if date(2018, 7, 6) <= d <= date(2018, 7, 31)] == []
+    two = {k: bars[k] for k in ("binance_BTC-USDT_1d", "binance_ETH-USDT_1d")}
+    legs = hand_legs(two, date(2018, 6, 5), CASH)
+    assert len(trades) == 2 and set(trades["position"]) == {0}
+    check_legs(trades, 0, legs)
+    for leg in legs.values():  # equal weights: each leg spends half the equity (less the 1e-9 haircut)
+        assert leg["cost"] == approx(CASH / 2 * (1 - 1e-9))
+    cash = CASH - sum(leg["cost"] for leg in legs.values())
+    for tr, name in zip(trades.itertuples(), legs, strict=True):
+        assert tr.decision_time == utc(first) and tr.entry_time == utc(date(2018, 6, 5))
+        assert tr.exit_reason == "max_hold" and tr.exit_decision_time == utc(date(2018, 7, 5))
+        assert tr.exit_time == utc(date(2018, 7, 6))
+        assert tr.exit_price == approx(two[name][date(2018, 7, 6)]["open"] * (1 - SLIP))
+    assert equity.index[0] == utc(date(2018, 6, 1)) and equity.index[-1] == utc(date(2018, 7, 31))
+    assert equity[utc(date(2018, 6, 4))] == CASH
+    for d in (date(2018, 6, 5), date(2018, 6, 20), date(2018, 7, 5)):
+        assert equity[utc(d)] == approx(cash + sum(legs[k]["size"] * two[k][d]["close"] for k in two))
+    final = cash + sum(legs[k]["size"] * two[k][date(2018, 7, 6)]["open"] * (1 - SLIP) * (1 - FEE) for k in two)
+    assert equity.iloc[-1] == approx(final) == approx(CASH + trades["pnl"].sum())
+
+    # 2020: three legs of CASH/3; exit filled 12-15, re-entry on the 12-15 record with the cash after
+    trades, equity = simulate_multi(data_dir / "RUT.csv", files, params | {"start": "2020-11-01", "end": "2020-12-31"})
+    legs = hand_legs(bars, date(2020, 11, 14), CASH)
+    assert trades["position"].tolist() == [0, 0, 0, 1, 1, 1]
+    check_legs(trades, 0, legs)
+    for leg in legs.values():
+        assert leg["cost"] == approx(CASH / 3 * (1 - 1e-9))
+    cash = CASH - sum(leg["cost"] for leg in legs.values())
+    cash += sum(legs[k]["size"] * bars[k][date(2020, 12, 15)]["open"] * (1 - SLIP) * (1 - FEE) for k in bars)
+    legs2 = hand_legs(bars, date(2020, 12, 16), cash)
+    check_legs(trades, 1, legs2)
+    assert (trades["entry_time"].iloc[3:] == utc(date(2020, 12, 16))).all()
+    assert trades["open"].iloc[3:].all() and (trades["exit_reason"].iloc[3:] == "open").all()
+    cash2 = cash - sum(leg["cost"] for leg in legs2.values())
+    last = date(2020, 12, 31)
+    assert equity.iloc[-1] == approx(cash2 + sum(legs2[k]["size"] * bars[k][last]["close"] for k in bars))
+    assert equity.iloc[-1] == approx(CASH + trades["pnl"].sum())
+
+
+def test_top_k_momentum_by_hand(data_dir, rut):
+    coins = ("BTC", "ETH", "XRP", "TRX", "ADA", "LTC", "BNB")
+    files = [binance(data_dir, c) for c in coins]
+    bars = {f.stem: read_ccxt(f) for f in files}
+    start, m = date(2018, 5, 20), 30
+    params = GOLDEN | {"mode": "top_k", "k": 2, "momentum_days": m, "start": str(start), "end": "2018-07-31"}
+    trades, _ = simulate_multi(data_dir / "RUT.csv", files, params)
+
+    # every record close whose look-back day falls before the window's first bar finds no eligible coin
+    # and is dropped; the first with dec - 30 >= 2018-05-20 is 06-19 (the 06-18 one looks back to 05-19)
+    records = sorted(d for d in records_between(rut, start, date(2018, 7, 31)))
+    dec = next(d for d in records if d - timedelta(days=m) >= start)
+    assert dec == date(2018, 6, 19) and date(2018, 6, 18) in records
+    back, fill = dec - timedelta(days=m), dec + timedelta(days=1)
+    eligible = [k for k, rows in bars.items() if dec in rows and fill in rows and back in rows]
+    # TRX trades on dec but listed 2018-06-11: no bar 30 days back
+    assert dec in bars["binance_TRX-USDT_1d"] and "binance_TRX-USDT_1d" not in eligible and len(eligible) == 6
+    momentum = {k: bars[k][dec]["close"] / bars[k][back]["close"] - 1 for k in eligible}
+    top = sorted(eligible, key=lambda k: -momentum[k])[:2]
+    chosen = [k for k in bars if k in top]  # rows in list order
+    legs = hand_legs({k: bars[k] for k in chosen}, fill, CASH)
+    assert set(trades["position"]) == {0}
+    check_legs(trades, 0, legs)
+    assert (trades["decision_time"] == utc(dec)).all() and (trades["signal_session"] == pd.Timestamp(dec)).all()
+    assert (trades["exit_decision_time"] == utc(fill + timedelta(days=30))).all()
+
+    # k above the number of eligible coins: all six, in list order, CASH/6 each
+    trades, _ = simulate_multi(data_dir / "RUT.csv", files, params | {"k": 10})
+    check_legs(trades, 0, hand_legs({k: bars[k] for k in eligible}, fill, CASH))
+
+
+def records_between(rut: list[dict], first: date, last: date) -> list[date]:
+    return [d for d in record_closes(rut) if first <= d <= last]
+
+
+def test_data_end_sells_one_leg(data_dir, rut):
+    files = [binance(data_dir, c) for c in ("BTC", "ETH", "MATIC")]
+    bars = {f.stem: read_ccxt(f) for f in files}
+    matic = "binance_MATIC-USDT_1d"
+    end_day = max(bars[matic])
+    assert end_day == date(2024, 9, 10)
+    params = {"mode": "basket", "fee": FEE, "slippage": SLIP, "start": "2021-11-01", "end": "2024-12-31"}
+    trades, equity = simulate_multi(data_dir / "RUT.csv", files, params)
+
+    dec = min(records_between(rut, date(2021, 11, 1), date(2024, 12, 31)))
+    assert dec == date(2021, 11, 2)
+    legs = hand_legs(bars, date(2021, 11, 3), CASH)
+    assert len(trades) == 3 and set(trades["position"]) == {0}  # no exit: one position throughout
+    check_legs(trades, 0, legs)
+    cash = CASH - sum(leg["cost"] for leg in legs.values())
+
+    # MATIC: sold at its last close, no slippage, with the fee
+    close = bars[matic][end_day]["close"]
+    notional = legs[matic]["size"] * close
+    tr = trades[trades["asset"] == matic].iloc[0]
+    check_trade(
+        tr,
+        {
+            "exit_decision_time": utc(end_day),
+            "exit_time": utc(end_day),
+            "exit_price": close,
+            "exit_fee": notional * FEE,
+            "pnl": notional * (1 - FEE) - legs[matic]["cost"],
+            "exit_reason": "data_end",
+            "open": False,
+        },
+    )
+    cash += notional * (1 - FEE)
+    rest = [k for k in bars if k != matic]
+    for d in (end_day, end_day + timedelta(days=1)):
+        assert equity[utc(d)] == approx(cash + sum(legs[k]["size"] * bars[k][d]["close"] for k in rest))
+    # the day before: all three legs marked at their closes
+    prev = end_day - timedelta(days=1)
+    before = CASH - sum(leg["cost"] for leg in legs.values())
+    assert equity[utc(prev)] == approx(before + sum(legs[k]["size"] * bars[k][prev]["close"] for k in bars))
+    # BTC and ETH stay open to the last bar
+    last = date(2024, 12, 31)
+    for k in rest:
+        tr = trades[trades["asset"] == k].iloc[0]
+        assert bool(tr["open"]) and tr["exit_reason"] == "open" and tr["exit_time"] == utc(last)
+        assert tr["exit_price"] == bars[k][last]["close"] and tr["exit_fee"] == 0.0
+    assert equity.iloc[-1] == approx(cash + sum(legs[k]["size"] * bars[k][last]["close"] for k in rest))
+    assert equity.iloc[-1] == approx(CASH + trades["pnl"].sum())
+
+
+def test_data_end_closes_the_whole_position(data_dir, tmp_path):
+    # synthetic index: RUT with record closes on 2024-09-10 (MATIC's last bar), 09-11 and 09-12;
+    # targets: Binance MATIC and a coin listed 2024-01-01 (Binance BTC rows from then on)
+    with open(data_dir / "RUT.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    bump = {"2024-09-10": 5000.0, "2024-09-11": 5001.0, "2024-09-12": 5002.0}
+    for r in rows:
+        if r["Date"] in bump:
+            r["Close"] = r["Adj Close"] = repr(bump[r["Date"]])
+    index = tmp_path / "IDX.csv"
+    with open(index, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    late = tmp_path / "LATE-USDT.csv"
+    with open(binance(data_dir, "BTC"), newline="") as src, open(late, "w", newline="") as dst:
+        lines = src.readlines()
+        first_ms = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp() * 1000)
+        dst.writelines([lines[0], *[ln for ln in lines[1:] if int(ln.split(",")[0]) >= first_ms]])
+    matic_rows, late_rows = read_ccxt(binance(data_dir, "MATIC")), read_ccxt(late)
+    files = [binance(data_dir, "MATIC"), late]
+    params = {"mode": "basket", "fee": FEE, "slippage": SLIP, "start": "2021-11-01", "end": "2024-10-31"}
+
+    trades, equity = simulate_multi(index, files, params)
+    # position 0: MATIC alone (the late coin has no bar on 2021-11-02), sold by data end on 09-10
+    legs = hand_legs({"binance_MATIC-USDT_1d": matic_rows}, date(2021, 11, 3), CASH)
+    check_legs(trades, 0, legs)
+    leg = legs["binance_MATIC-USDT_1d"]
+    proceeds = leg["size"] * matic_rows[date(2024, 9, 10)]["close"] * (1 - FEE)
+    cash = CASH - leg["cost"] + proceeds
+    assert trades["exit_reason"].iloc[0] == "data_end" and trades["exit_time"].iloc[0] == utc(date(2024, 9, 10))
+    assert equity[utc(date(2024, 9, 10))] == approx(cash) and equity[utc(date(2024, 9, 11))] == approx(cash)
+    # the 09-10 event is ignored (in position on that bar); the 09-11 one is taken: late coin only
+    assert trades["position"].tolist() == [0, 1] and trades["asset"].iloc[1] == "LATE-USDT"
+    assert trades["signal_session"].iloc[1] == pd.Timestamp("2024-09-11")
+    check_legs(trades, 1, hand_legs({"LATE-USDT": late_rows}, date(2024, 9, 12), cash))
+
+    # cooldown counts from the data-end bar: 2 days block 09-11 (1 day after), not 09-12 (2 days)
+    trades, _ = simulate_multi(index, files, params | {"cooldown_days": 2})
+    assert trades["signal_session"].iloc[1] == pd.Timestamp("2024-09-12")
+    check_legs(trades, 1, hand_legs({"LATE-USDT": late_rows}, date(2024, 9, 13), cash))
+
+
+def test_fixed_stop_and_take_profit_by_hand(data_dir, btc):
+    def first_exit(fill: date, hit) -> date:
+        d = fill
+        while not hit(d):
+            d += timedelta(days=1)
+        return d
+
+    # take profit on the 2020-11-13 entry: PV = size * close above cost * 1.2, cost = size * entry price
+    tp = 0.2
+    params = {"fee": FEE, "slippage": SLIP, "start": "2020-11-01", "end": "2020-12-31", "take_profit": tp}
+    trades, _ = simulate(data_dir / "RUT.csv", data_dir / "BTC-USD.csv", params)
+    e = hand_entry(btc, date(2020, 11, 14), CASH)
+    cost = e["size"] * e["price"]
+    d = first_exit(date(2020, 11, 14), lambda d: e["size"] * btc[d]["close"] > cost * (1 + tp))
+    assert d > date(2020, 11, 14)
+    check_trade(
+        trades.iloc[0],
+        {
+            "size": e["size"],
+            "exit_decision_time": utc(d),
+            "exit_time": utc(d + timedelta(days=1)),
+            "exit_price": btc[d + timedelta(days=1)]["open"] * (1 - SLIP),
+            "exit_reason": "take_profit",
+        },
+    )
+
+    # fixed stop on the 2021-11-02 entry (BTC's 2021 top): PV below cost * 0.9; a looser trail does not
+    # fire first, and the stop outranks max_hold on the same bar
+    stop = 0.1
+    params = {"fee": FEE, "slippage": SLIP, "start": "2021-11-01", "end": "2022-03-31", "stop": stop, "trail": 0.3}
+    trades, _ = simulate(data_dir / "RUT.csv", data_dir / "BTC-USD.csv", params)
+    e = hand_entry(btc, date(2021, 11, 3), CASH)
+    cost = e["size"] * e["price"]
+    d = first_exit(date(2021, 11, 3), lambda d: e["size"] * btc[d]["close"] < cost * (1 - stop))
+    peak = max(
+        e["size"] * btc[date(2021, 11, 3) + timedelta(days=i)]["close"] for i in range((d - date(2021, 11, 3)).days + 1)
+    )
+    assert e["size"] * btc[d]["close"] >= peak * (1 - 0.3)  # the trail alone would not have fired yet
+    expected = {
+        "signal_session": pd.Timestamp("2021-11-02"),
+        "entry_time": utc(date(2021, 11, 3)),
+        "exit_decision_time": utc(d),
+        "exit_time": utc(d + timedelta(days=1)),
+        "exit_price": btc[d + timedelta(days=1)]["open"] * (1 - SLIP),
+        "exit_reason": "stop",
+    }
+    check_trade(trades.iloc[0], expected)
+    held = (d - date(2021, 11, 3)).days
+    trades, _ = simulate(data_dir / "RUT.csv", data_dir / "BTC-USD.csv", params | {"max_hold_days": held})
+    check_trade(trades.iloc[0], expected)
+    trades, _ = simulate(data_dir / "RUT.csv", data_dir / "BTC-USD.csv", params | {"max_hold_days": held - 1})
+    assert trades["exit_reason"].iloc[0] == "max_hold"

@@ -1,32 +1,49 @@
-"""Entry rules as one-file plugins: a file ``strategies/rules/<name>.py`` defines rule ``<name>``.
+"""Entry rules and filters as one-file plugins: ``strategies/rules/<name>.py`` defines rule ``<name>``.
 
-A rule reads per-session index data (and nothing from the future) and returns
-a boolean ``signal`` per session plus the ``level`` a later exit may test
-against. No backtrader and no position state live in a rule.
+A rule reads either the index **sessions** (``on = "index"``: ``idx_close``,
+``idx_ath``, ``idx_week_end`` per NYSE session, full history) or the traded
+asset's **bars** (``on = "asset"``: OHLCV plus the ``idx_*`` lines each bar
+sees) and returns a boolean ``signal`` (and optionally the break ``level``)
+from the past only. ``kind = "event"`` rules trigger entries; ``kind =
+"filter"`` rules are states that gate them. No backtrader and no position state
+live in a rule. Rules shipped in other packages register through the entry-point
+group ``riskon.rules``.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import ClassVar
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
 
 import pandas as pd
 
 from strategies.params import Param, check_params, did_you_mean
 
+ENTRY_POINT_GROUP = "riskon.rules"
+
 
 class Rule:
-    """Base class of entry rules: declare ``params`` and implement ``compute``."""
+    """Base class of rules: declare ``name``, ``kind``, ``on``, ``params``; implement ``compute``."""
 
     name: ClassVar[str] = ""
+    kind: ClassVar[str] = "event"  # "event" (fires entries) or "filter" (a state that gates them)
+    on: ClassVar[str] = "index"  # "index": per index session; "asset": per bar of the traded asset
     params: ClassVar[dict[str, Param]] = {}
+    #: optional check between parameters: returns an error message, or None when the values are fine
+    constraint: ClassVar[Callable[[dict[str, Any]], str | None] | None] = None
 
-    def __init__(self, **values) -> None:
+    def __init__(self, **values: Any) -> None:
         self.values = check_params(f"rule {self.name}", self.params, values)
+        if self.constraint is not None:
+            problem = type(self).constraint(self.values)
+            if problem:
+                raise ValueError(f"rule {self.name}: {problem}")
 
-    def compute(self, sessions: pd.DataFrame) -> pd.DataFrame:
-        """Per-session ``signal`` (bool) and ``level`` (float) from the past only."""
+    def compute(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``signal`` (bool) and optionally ``level`` (float) per row of ``frame``, from the past only."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -34,9 +51,17 @@ class Rule:
         return f"{self.name}({args})"
 
 
+def _plugins() -> dict[str, Any]:
+    try:
+        return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    except Exception:  # a broken third-party distribution must not break the built-ins
+        return {}
+
+
 def available() -> list[str]:
-    """Names of every rule file in this folder."""
-    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    """Names of every rule: files in this folder plus entry-point plugins."""
+    local = {m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")}
+    return sorted(local | set(_plugins()))
 
 
 def get(name: str) -> type[Rule]:
@@ -44,13 +69,24 @@ def get(name: str) -> type[Rule]:
     names = available()
     if name not in names:
         raise ValueError(f"unknown rule {name!r}; valid: {', '.join(names)}" + did_you_mean(name, names))
-    module = importlib.import_module(f"{__name__}.{name}")
-    for obj in vars(module).values():
-        if isinstance(obj, type) and issubclass(obj, Rule) and obj is not Rule and obj.name == name:
-            return obj
-    raise ValueError(f"strategies/rules/{name}.py defines no Rule subclass with name = {name!r}")
+    local = {m.name for m in pkgutil.iter_modules(__path__)}
+    if name in local:
+        module = importlib.import_module(f"{__name__}.{name}")
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, Rule) and obj is not Rule and obj.name == name:
+                return obj
+        raise ValueError(f"strategies/rules/{name}.py defines no Rule subclass with name = {name!r}")
+    obj = _plugins()[name].load()
+    if not (isinstance(obj, type) and issubclass(obj, Rule)):
+        raise ValueError(f"entry point {name!r} in group {ENTRY_POINT_GROUP} is not a Rule subclass")
+    return obj
 
 
-def make(name: str, **values) -> Rule:
+def make(name: str, **values: Any) -> Rule:
     """Instantiate rule ``name`` with validated parameter values."""
     return get(name)(**values)
+
+
+def sma(values: pd.Series, window: int) -> pd.Series:
+    """Trailing simple moving average (NaN until ``window`` values exist): uses the past only."""
+    return values.rolling(window, min_periods=window).mean()
