@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from feeds.errors import DataError, NetworkError
-from riskon import cli_data, cli_rules, cli_run
+from riskon import cli_check, cli_data, cli_rules, cli_run
 
 app = typer.Typer(
     help="Test 'Russell 2000 confirmed new high -> long Bitcoin/altcoins' on backtrader.",
@@ -19,6 +19,7 @@ app = typer.Typer(
 app.add_typer(cli_data.app, name="data")
 app.command("run")(cli_run.run_cmd)
 app.command("rules")(cli_rules.rules_cmd)
+app.add_typer(cli_check.app, name="check")
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:

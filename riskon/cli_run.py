@@ -46,22 +46,45 @@ def metrics_table(metrics: pd.DataFrame, title: str) -> Table:
     return table
 
 
+def target_text(cfg) -> str:
+    """The traded target in words: one asset, or a basket/top-k over n coins."""
+    tg = cfg.target
+    if tg["mode"] == "single":
+        return tg["assets"][0]
+    what = "equal-weight basket" if tg["mode"] == "basket" else f"top-{tg['k']} by {tg['momentum_days']}-bar momentum"
+    return f"{what} of {len(tg['assets'])} coins"
+
+
+SURVIVORSHIP = (
+    "survivorship bias: this coin list was chosen today, among coins that still trade; "
+    "coins that died or were delisted earlier are missing, which flatters basket results"
+)
+
+
+def _px(price: float) -> str:
+    """A price with enough digits to see a move: cents for large prices, 6 significant digits below 100."""
+    return f"{price:,.2f}" if abs(price) >= 100 else f"{price:.6g}"
+
+
 def trades_table(trades: pd.DataFrame, title: str = "trades") -> Table:
-    """The trade list, fill dates and prices; an open trade is marked."""
+    """The trade list (one row per coin leg), fill dates and prices; an open trade is marked."""
     table = Table(title=title)
-    for col, just in (("#", "right"), ("signal", "left"), ("entry", "left"), ("entry px", "right"),
+    multi = trades["asset"].nunique() > 1 if len(trades) else False
+    asset_col = (("asset", "left"),) if multi else ()
+    for col, just in (("#", "right"), *asset_col, ("signal", "left"), ("entry", "left"), ("entry px", "right"),
                       ("exit", "left"), ("exit px", "right"), ("reason", "left"), ("days", "right"),
                       ("pnl", "right"), ("return", "right")):  # fmt: skip
         table.add_column(col, justify=just)
-    for i, t in enumerate(trades.itertuples(), 1):
+    for t in trades.itertuples():
         ret = t.pnl / (t.size * t.entry_price + t.entry_fee)
         table.add_row(
-            str(i),
+            str(t.position + 1),
+            *((t.asset,) if multi else ()),
             t.signal_session.strftime("%Y-%m-%d"),
             t.entry_time.strftime("%Y-%m-%d"),
-            f"{t.entry_price:,.2f}",
+            _px(t.entry_price),
             t.exit_time.strftime("%Y-%m-%d") + (" (open)" if t.open else ""),
-            f"{t.exit_price:,.2f}",
+            _px(t.exit_price),
             t.exit_reason,
             f"{(t.exit_time - t.entry_time).days}",
             f"{t.pnl:,.2f}",
@@ -89,11 +112,16 @@ def run_cmd(
     rule = f"{cfg.strategy['rule']}({', '.join(f'{k}={v}' for k, v in cfg.rule_params.items())})"
     out_c.print(
         f"[bold]{cfg.name}[/]: {d['index']} {rule}"
-        f" -> {d['asset']}, {bars.index[0]:%Y-%m-%d} .. {bars.index[-1]:%Y-%m-%d} ({len(bars)} bars, {elapsed:.2f} s)",
+        f" -> {target_text(cfg)}, {bars.index[0]:%Y-%m-%d} .. {bars.index[-1]:%Y-%m-%d}"
+        f" ({len(bars)} bars, {elapsed:.2f} s)",
         highlight=False,
     )
     out_c.print(metrics_table(result.metrics, "metrics (daily returns, 365 days a year)"))
     out_c.print(trades_table(result.trades))
+    for line in result.backtest.log:
+        err_c.print(f"note: {line}", highlight=False, markup=False)
+    if cfg.target["mode"] != "single":
+        out_c.print(f"note: {SURVIVORSHIP}", highlight=False)
     folder = out or Path("reports") / cfg.name
     paths = write_outputs(result, folder)
     for kind, p in paths.items():

@@ -52,6 +52,7 @@ SECTIONS: dict[str, dict[str, Param]] = {
         "rule": Param(
             None, dict, "exit when this composed rule is true: {all_of|any_of|not|rule = ...}", nullable=True
         ),
+        "intrabar": Param(False, bool, "trailing/fixed stop as a stop order inside the next bar (single target)"),
     },
     "target": {
         "mode": Param("single", str, "what to buy on a signal", choices=("single", "basket", "top_k")),
@@ -179,6 +180,11 @@ def parse(raw: dict[str, Any], where: str = "config") -> RunConfig:
             f"{where}: [target] mode 'single' trades one asset; use mode = 'basket' or 'top_k' for {assets}"
         )
     sections["target"] = {**tg, "assets": list(assets)}
+    sections["data"] = {**sections["data"], "asset": assets[0]}
+    if sections["exits"]["intrabar"] and tg["mode"] != "single":
+        raise ConfigError(
+            f"{where}: [exits] intrabar stops need [target] mode = 'single' (a basket exits on its value)"
+        )
     return RunConfig(
         name=top["name"],
         description=top["description"],

@@ -31,7 +31,10 @@ class Difference:
     what: str
 
     def __str__(self) -> str:
-        return f"{self.rule}: {self.what} on {self.when:%Y-%m-%d %H:%M} changes when the data is cut at {self.cut:%Y-%m-%d %H:%M} UTC"
+        return (
+            f"{self.rule}: {self.what} on {self.when:%Y-%m-%d %H:%M} changes "
+            f"when the data is cut at {self.cut:%Y-%m-%d %H:%M} UTC"
+        )
 
 
 def _node(rule) -> compose.Node:

@@ -79,6 +79,7 @@ def strategy_params(config: RunConfig) -> StrategyParams:
         k=tg["k"],
         momentum_days=tg["momentum_days"],
         liquidity_cap=tg["liquidity_cap"],
+        intrabar=ex["intrabar"],
         fraction=pf["fraction"],
         fee=costs["fee_bps"] / 1e4,
         slippage=costs["slippage_bps"] / 1e4,

@@ -54,6 +54,13 @@ def strip_remote_links(html: str) -> str:
     return re.sub(r"<script[^>]+src=[\"']https?://[^>]*>\s*</script>", "", html, flags=re.I)
 
 
+def _title(result) -> str:
+    title = f"riskon: {result.config.name}"
+    if result.config.target["mode"] != "single":
+        title += " (survivorship bias: coin list chosen today)"
+    return title
+
+
 def write_tearsheet(result, path: str | Path, title: str | None = None) -> Path:
     """Write the quantstats tear sheet of ``result`` against buy-and-hold to ``path``."""
     path = Path(path)
@@ -72,7 +79,7 @@ def write_tearsheet(result, path: str | Path, title: str | None = None) -> Path:
             periods_per_year=PERIODS,
             match_dates=False,
             output=str(path),
-            title=title or f"riskon: {result.config.name}",
+            title=title or _title(result),
             download_filename=path.name,
         )
     path.write_text(strip_remote_links(path.read_text(encoding="utf-8")), encoding="utf-8")

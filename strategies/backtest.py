@@ -45,6 +45,7 @@ class StrategyParams:
     k: int = 3
     momentum_days: int = 30
     liquidity_cap: float | None = None
+    intrabar: bool = False
 
 
 @dataclass

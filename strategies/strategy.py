@@ -58,6 +58,7 @@ class RiskOn(bt.Strategy):
         ("k", 3),  # top_k: coins held
         ("momentum_days", 30),  # top_k: momentum lookback in bars
         ("liquidity_cap", None),  # an entry fill buys at most this fraction of the fill bar's volume
+        ("intrabar", False),  # trailing and fixed stops as stop orders inside the next bar (single coin)
         ("spans", None),  # per feed: (first bar, last bar) indices on the master calendar
     )
 
@@ -74,6 +75,7 @@ class RiskOn(bt.Strategy):
         self._entry: dict | None = None  # decided entry: equity and chosen feeds, filled at the next open
         self._exit_reason: str | None = None
         self._exit_bar = -1
+        self._stop_order = None  # intrabar stop order working in the next bar
         self._legs: dict[int, float] = {}  # feed index -> size held
         self._cost = 0.0
         self._ended_proceeds = 0.0
@@ -87,6 +89,7 @@ class RiskOn(bt.Strategy):
     def next_open(self) -> None:
         """At the open: fill the exit or the entry decided at the previous close."""
         if self._exit_reason is not None:
+            self._cancel_stop()
             for j, size in self._legs.items():
                 self.sell(data=self.datas[j], size=size, exectype=bt.Order.Market)
         if self._entry is not None:
@@ -134,6 +137,11 @@ class RiskOn(bt.Strategy):
                 self._entry_day = self.datas[0].t_days[0]
             self._legs[j] = abs(order.executed.size)
             self._cost += abs(order.executed.size) * order.executed.price
+        elif self._stop_order is not None and order.ref == self._stop_order.ref:
+            fill["reason"], fill["decision_bar"] = order.info["reason"], order.info["bar"]
+            self._stop_order = None
+            self._legs.pop(j, None)
+            self._last_exit_day = self.datas[0].t_days[0]
         elif not at_close:
             fill["reason"] = self._exit_reason
             fill["decision_bar"] = self._exit_bar
@@ -168,9 +176,9 @@ class RiskOn(bt.Strategy):
         value = sum(size * self.datas[j].close[0] for j, size in self._legs.items()) + self._ended_proceeds
         self._peak = max(self._peak, value)
         p = self.p
-        if p.trail is not None and value < self._peak * (1.0 - p.trail):
+        if p.trail is not None and not p.intrabar and value < self._peak * (1.0 - p.trail):
             return "trail"
-        if p.stop is not None and value < self._cost * (1.0 - p.stop):
+        if p.stop is not None and not p.intrabar and value < self._cost * (1.0 - p.stop):
             return "stop"
         if p.take_profit is not None and value > self._cost * (1.0 + p.take_profit):
             return "take_profit"
@@ -183,6 +191,32 @@ class RiskOn(bt.Strategy):
         if p.exit_rule and d0.exit_signal[0] > 0:
             return "rule"
         return None
+
+    def _cancel_stop(self) -> None:
+        if self._stop_order is not None and self._stop_order.alive():
+            self.cancel(self._stop_order)
+        self._stop_order = None
+
+    def _place_stop(self, i: int) -> None:
+        """Replace the working stop with one at today's level, valid in the next bar only.
+
+        Level: the higher of entry price x (1 - stop) and peak close x (1 - trail);
+        backtrader fills it at that level, or at the open when the bar gaps below it.
+        """
+        self._cancel_stop()
+        (j, size), = self._legs.items()
+        entry = self._cost / size
+        levels = []
+        if self.p.stop is not None:
+            levels.append((entry * (1.0 - self.p.stop), "stop"))
+        if self.p.trail is not None:
+            levels.append((self._peak / size * (1.0 - self.p.trail), "trail"))
+        if not levels:
+            return
+        level, reason = max(levels)
+        self._stop_order = self.sell(
+            data=self.datas[j], size=size, exectype=bt.Order.Stop, price=level, reason=f"{reason}_intrabar", bar=i
+        )
 
     def _choose(self, i: int) -> list[int]:
         """The feeds an entry decided at bar ``i`` buys: coins with a bar now and at the fill bar."""
@@ -211,6 +245,8 @@ class RiskOn(bt.Strategy):
             if reason is not None and not last:
                 self._exit_reason, self._exit_bar = reason, i
                 self.decisions.append({"bar": i, "side": "sell", "reason": reason})
+            elif self.p.intrabar and not last:
+                self._place_stop(i)
         elif not held_before and d0.event[0] > 0 and self._decide_at is None:
             cooling = self._last_exit_day is not None and d0.t_days[0] - self._last_exit_day < self.p.cooldown_days
             if not cooling:
