@@ -20,7 +20,8 @@ BINANCE = [f"binance:{c}/USDT" for c in ("BTC", "ETH", "SOL", "MATIC", "ADA", "X
 YAHOO_ALTS = ["ETH-USD", "LTC-USD", "DOGE-USD", "LINK-USD", "ADA-USD", "MATIC-USD"]
 
 CASES = {
-    "basket_binance_trail": dict(mode="basket", assets=BINANCE[:4], confirm_days=2, trail=0.2, fee=0.001, slippage=0.0005),
+    "basket_binance_trail": dict(mode="basket", assets=BINANCE[:4], confirm_days=2, trail=0.2, fee=0.001,
+                                 slippage=0.0005),
     "basket_yahoo_alts_dataend": dict(mode="basket", assets=YAHOO_ALTS, confirm_days=3, max_hold_days=120,
                                       index_exit_dd=0.1, fee=0.001, slippage=0.0005, start="2018-01-01"),
     "topk2_m30": dict(mode="top_k", assets=BINANCE, k=2, momentum_days=30, trail=0.15, fee=0.001, slippage=0.0005),
