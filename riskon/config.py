@@ -121,7 +121,7 @@ def _section(where: str, name: str, raw: Any, declared: dict[str, Param]) -> dic
 
 def parse(raw: dict[str, Any], where: str = "config") -> RunConfig:
     """Validate a config dict (as read from TOML) into a ``RunConfig``."""
-    known = set(TOP) | set(SECTIONS)
+    known = set(TOP) | set(SECTIONS) | {"sweep"}  # [sweep] is read by riskon.sweep_spec
     for key in raw:
         if key not in known:
             raise ConfigError(

@@ -62,24 +62,28 @@ def _title(result) -> str:
 
 
 def write_tearsheet(result, path: str | Path, title: str | None = None) -> Path:
-    """Write the quantstats tear sheet of ``result`` against buy-and-hold to ``path``."""
+    """Write the quantstats tear sheet of a run ``Result`` against buy-and-hold to ``path``."""
+    return write_returns_tearsheet(result.returns, result.benchmark_returns, path, title or _title(result))
+
+
+def write_returns_tearsheet(returns: pd.Series, benchmark: pd.Series, path: str | Path, title: str) -> Path:
+    """Write a quantstats tear sheet from daily returns and a benchmark already on the same calendar."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with _quiet_quantstats():
         import matplotlib
 
         matplotlib.use("Agg", force=False)
         import quantstats as qs
 
-        returns = _naive(result.returns).rename("Strategy")
-        bench = _naive(result.benchmark_returns).rename("Buy & hold")
         qs.reports.html(
-            returns,
-            benchmark=bench,
+            _naive(returns).rename("Strategy"),
+            benchmark=_naive(benchmark).rename("Buy & hold"),
             rf=0.0,
             periods_per_year=PERIODS,
             match_dates=False,
             output=str(path),
-            title=title or _title(result),
+            title=title,
             download_filename=path.name,
         )
     path.write_text(strip_remote_links(path.read_text(encoding="utf-8")), encoding="utf-8")

@@ -40,7 +40,7 @@ class Rule:
         if self.constraint is not None:
             problem = type(self).constraint(self.values)
             if problem:
-                raise ValueError(f"rule {self.name}: {problem}")
+                raise ValueError(f"rule {self.name}: constraint violated: {problem}")
 
     def compute(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``signal`` (bool) and optionally ``level`` (float) per row of ``frame``, from the past only."""

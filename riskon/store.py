@@ -1,0 +1,181 @@
+"""The DuckDB results store: sweeps, runs (params, metrics, status, timings) and daily returns.
+
+DuckDB lets one process open a file at a time, even read-only. The store
+therefore never holds the database: every write opens it, commits one batch in
+one transaction and closes it, and every open retries while another process
+holds it. A sweep stays queryable while it runs, and a batch is either wholly
+committed or not at all (a kill during the write loses only that batch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import time
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from riskon.metrics import METRICS
+
+DEFAULT_DB = Path("runs") / "riskon.duckdb"
+#: Seconds to keep retrying while another process holds the database.
+OPEN_TIMEOUT = 60.0
+
+_METRIC_COLS = ", ".join(f"{m} DOUBLE" for m in METRICS)
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS sweeps (
+    sweep_id VARCHAR PRIMARY KEY, name VARCHAR, config_text VARCHAR, spec VARCHAR,
+    fingerprints VARCHAR, code_version VARCHAR, created TIMESTAMP, status VARCHAR, n_total INTEGER,
+    strategy_key VARCHAR
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY, sweep_id VARCHAR, params VARCHAR, status VARCHAR, error VARCHAR,
+    {_METRIC_COLS},
+    seconds DOUBLE, finished TIMESTAMP, worker VARCHAR,
+    returns_start TIMESTAMP, returns DOUBLE[], bench DOUBLE[]
+);
+"""
+
+
+class StoreBusy(RuntimeError):
+    """The database stayed locked by another process for longer than the timeout."""
+
+
+class Store:
+    """A DuckDB file of sweeps and runs, opened only for the duration of each operation."""
+
+    def __init__(self, path: str | Path | None = None, timeout: float = OPEN_TIMEOUT) -> None:
+        self.path = Path(path) if path is not None else DEFAULT_DB
+        self.timeout = timeout
+
+    @contextlib.contextmanager
+    def connect(self, read_only: bool = False):
+        """An open connection, retried while another process holds the file."""
+        if read_only and not self.path.exists():
+            raise FileNotFoundError(f"no results database at {self.path}; run `riskon sweep CONFIG` first")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.timeout
+        delay = 0.02
+        while True:
+            try:
+                con = duckdb.connect(str(self.path), read_only=read_only)
+                break
+            except duckdb.IOException as e:
+                if "lock" not in str(e).lower() or time.monotonic() > deadline:
+                    if "lock" in str(e).lower():
+                        raise StoreBusy(f"{self.path} stayed locked by another process for {self.timeout:g} s") from None
+                    raise
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 1.5, 0.5)
+        try:
+            if not read_only:
+                con.execute(SCHEMA)
+            yield con
+        finally:
+            con.close()
+
+    def put_sweep(self, row: dict) -> None:
+        """Insert a sweep, or update its status and size if it exists (resume)."""
+        with self.connect() as con:
+            con.execute(
+                "INSERT INTO sweeps VALUES (?, ?, ?, ?, ?, ?, now(), ?, ?, ?) ON CONFLICT (sweep_id) DO UPDATE "
+                "SET status = excluded.status, n_total = excluded.n_total",
+                [row["sweep_id"], row["name"], row["config_text"], row["spec"], json.dumps(row["fingerprints"]),
+                 row["code_version"], row["status"], row["n_total"], row["strategy_key"]],
+            )  # fmt: skip
+
+    def set_status(self, sweep_id: str, status: str) -> None:
+        """Mark a sweep running, done, interrupted or failed."""
+        with self.connect() as con:
+            con.execute("UPDATE sweeps SET status = ? WHERE sweep_id = ?", [status, sweep_id])
+
+    def done_ids(self, sweep_id: str) -> set[str]:
+        """Run ids already committed for a sweep (finished or failed)."""
+        if not self.path.exists():
+            return set()
+        with self.connect() as con:
+            return {r[0] for r in con.execute("SELECT run_id FROM runs WHERE sweep_id = ?", [sweep_id]).fetchall()}
+
+    def write_batch(self, rows: list[dict], fault: str | None = None) -> int:
+        """Commit a batch of runs in one transaction; runs already stored are left as they are."""
+        if not rows:
+            return 0
+        frame = pd.DataFrame(rows)
+        cols = ["run_id", "sweep_id", "params", "status", "error", *METRICS, "seconds", "finished", "worker",
+                "returns_start", "returns", "bench"]  # fmt: skip
+        frame = frame.reindex(columns=cols)
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            con.register("batch", frame)
+            con.execute(f"INSERT INTO runs SELECT {', '.join(cols)} FROM batch ON CONFLICT (run_id) DO NOTHING")
+            if fault == "in_batch":
+                os.kill(os.getpid(), 9)  # fault injection for the crash tests: die inside the transaction
+            con.execute("COMMIT")
+            con.unregister("batch")
+        return len(frame)
+
+    def sweeps(self) -> pd.DataFrame:
+        """Every sweep with its run counts, newest first."""
+        with self.connect(read_only=True) as con:
+            return con.execute(
+                "SELECT s.sweep_id, s.name, s.status, s.n_total, s.created, s.strategy_key, "
+                "count(r.run_id) AS runs, count(r.run_id) FILTER (WHERE r.status = 'ok') AS ok "
+                "FROM sweeps s LEFT JOIN runs r USING (sweep_id) GROUP BY ALL ORDER BY s.created DESC"
+            ).df()
+
+    def find_sweep(self, name_or_id: str | None) -> dict:
+        """A sweep by id, id prefix or name (the newest of that name); None means the newest sweep."""
+        table = self.sweeps()
+        if table.empty:
+            raise KeyError(f"no sweeps in {self.path}")
+        if name_or_id is None:
+            return table.iloc[0].to_dict()
+        hit = table[(table["sweep_id"].str.startswith(name_or_id)) | (table["name"] == name_or_id)]
+        if hit.empty:
+            raise KeyError(f"no sweep {name_or_id!r} in {self.path}; known: {', '.join(table['name'].unique())}")
+        return hit.iloc[0].to_dict()
+
+    def runs(self, sweep_id: str | None = None, with_returns: bool = False) -> pd.DataFrame:
+        """Runs (of one sweep, or all) with their parameters expanded into columns."""
+        cols = "*" if with_returns else "* EXCLUDE (returns, bench)"
+        where, args = ("WHERE sweep_id = ?", [sweep_id]) if sweep_id else ("", [])
+        with self.connect(read_only=True) as con:
+            df = con.execute(f"SELECT {cols} FROM runs {where} ORDER BY run_id", args).df()
+        params = pd.DataFrame([json.loads(p) for p in df["params"]], index=df.index) if len(df) else pd.DataFrame()
+        params.columns = [short_name(c, list(params.columns)) for c in params.columns]
+        return pd.concat([df[["run_id", "sweep_id"]], params, df.drop(columns=["run_id", "sweep_id"])], axis=1)
+
+    def run(self, run_id: str) -> dict:
+        """One run (by id or unique prefix) with its returns and benchmark returns as Series."""
+        with self.connect(read_only=True) as con:
+            df = con.execute("SELECT * FROM runs WHERE run_id LIKE ? || '%'", [run_id]).df()
+            if len(df) != 1:
+                raise KeyError(f"{'no' if df.empty else 'ambiguous'} run id {run_id!r} in {self.path}")
+            row = df.iloc[0].to_dict()
+            sweep = con.execute("SELECT name FROM sweeps WHERE sweep_id = ?", [row["sweep_id"]]).fetchone()
+        row["sweep_name"] = sweep[0] if sweep else ""
+        if row["returns"] is not None:
+            idx = pd.date_range(row["returns_start"], periods=len(row["returns"]), freq="D")
+            row["returns"] = pd.Series(list(row["returns"]), index=idx, name="returns")
+            row["bench"] = pd.Series(list(row["bench"]), index=idx, name="buy_and_hold")
+        return row
+
+    def count_trials(self, strategy_key: str) -> int:
+        """Runs of one strategy across every sweep in the store (for the deflated Sharpe ratio)."""
+        with self.connect(read_only=True) as con:
+            return con.execute(
+                "SELECT count(*) FROM runs r JOIN sweeps s USING (sweep_id) WHERE s.strategy_key = ? AND r.status = 'ok'",
+                [strategy_key],
+            ).fetchone()[0]
+
+
+def short_name(path: str, all_paths: list[str]) -> str:
+    """A parameter column name: the last part of its dotted path when unique, else the path with '_'."""
+    leaf = path.split(".")[-1]
+    if sum(p.split(".")[-1] == leaf for p in all_paths) == 1:
+        return leaf
+    return path.replace(".", "_")

@@ -1,0 +1,383 @@
+"""Parameter sweeps: every combination run once, results committed in batches, resumable.
+
+The main process loads each needed series once and ships it to every worker
+once (a process-pool initializer, or one Dask ``scatter``); a task then carries
+only a dictionary of dotted-path overrides, from which the worker rebuilds and
+validates the full config. Aligned bars are cached per worker for each
+distinct data/rule setting, so exit, target and cost parameters reuse them.
+A run id hashes the canonical parameters, the data fingerprints and the code
+version: rerunning a sweep skips every run already in the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from functools import lru_cache
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from feeds.cache import Cache
+from feeds.loader import load
+from riskon.config import ConfigError, RunConfig, entry_spec
+from riskon.metrics import METRICS
+from riskon.store import Store
+from riskon.sweep_spec import SweepSpec, apply, combinations, parse_sweep
+
+#: Environment variable for crash tests: ``after_batch:K`` or ``in_batch:K`` kills the sweep with SIGKILL.
+FAULT_ENV = "RISKON_FAULT"
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """riskon's version plus a hash of its source (feeds, strategies, riskon): a code change is a new run."""
+    from riskon import __version__
+
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for pkg in ("feeds", "strategies", "riskon"):
+        for p in sorted((root / pkg).rglob("*.py")):
+            h.update(p.relative_to(root).as_posix().encode())
+            h.update(p.read_bytes())
+    return f"{__version__}+{h.hexdigest()[:12]}"
+
+
+def _hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def run_id(cfg: RunConfig, fingerprints: dict[str, str]) -> str:
+    """The primary key of a run: canonical parameters + data fingerprints + code version."""
+    return _hash({"params": cfg.canonical(), "data": fingerprints, "code": code_version()})[:20]
+
+
+def strategy_key(cfg: RunConfig) -> str:
+    """What counts as 'the same strategy' across sweeps: index, targets and the entry rules used."""
+    from strategies import compose
+
+    rules = sorted({leaf.rule.name for leaf in compose.build(entry_spec(cfg.strategy, cfg.rule_params)).leaves()})
+    return _hash({"index": cfg.data["index"], "assets": cfg.target["assets"], "rules": rules})[:16]
+
+
+def _series_needed(configs: list[RunConfig]) -> list[tuple[str, str]]:
+    need = []
+    for c in configs:
+        need.append((c.data["index"], "1d"))
+        need += [(a, c.data["timeframe"]) for a in c.target["assets"]]
+    return list(dict.fromkeys(need))
+
+
+# -- the worker side ----------------------------------------------------------------------
+_WORKER: dict = {}
+
+
+def _init_worker(base: dict, frames: dict) -> None:
+    """Receive the base config and the data once per worker process."""
+    os.environ["NUMBA_NUM_THREADS"] = "1"
+    import feeds.btcompat  # noqa: F401  (patch backtrader before any use)
+
+    _WORKER.clear()
+    _WORKER.update(base=base, frames=frames, bars=OrderedDict())
+
+
+def _bars_for(cfg: RunConfig):
+    from riskon.run import _cut, build_bars
+
+    key = json.dumps(
+        [cfg.data, cfg.target["assets"], entry_spec(cfg.strategy, cfg.rule_params), cfg.exits["rule"]],
+        sort_keys=True,
+        default=str,
+    )
+    cache = _WORKER["bars"]
+    if key not in cache:
+        frames = _WORKER["frames"]
+        index = frames[(cfg.data["index"], "1d")]
+        raw = {
+            a: _cut(frames[(a, cfg.data["timeframe"])], cfg.data["start"], cfg.data["end"], a)
+            for a in cfg.target["assets"]
+        }
+        cache[key] = build_bars(cfg, index, raw)
+        if len(cache) > 16:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return cache[key]
+
+
+def evaluate(overrides: dict, rid: str, sweep_id: str) -> dict:
+    """Run one combination in this worker; failures become a row with status 'error'."""
+    from riskon.config import parse
+    from riskon.run import run_prepared
+
+    t0 = time.perf_counter()
+    row = {"run_id": rid, "sweep_id": sweep_id, "params": json.dumps(overrides, sort_keys=True), "worker": f"{os.getpid()}"}
+    try:
+        cfg = parse(apply(_WORKER["base"], overrides))
+        sessions, bars, assets = _bars_for(cfg)
+        res = run_prepared(cfg, sessions, bars, assets, {})
+        m = res.metrics["strategy"]
+        row.update({k: float(m[k]) for k in METRICS})
+        row.update(
+            status="ok",
+            error=None,
+            returns_start=res.returns.index[0].tz_convert(None),
+            returns=res.returns.to_numpy(dtype="float64").tolist(),
+            bench=res.benchmark_returns.to_numpy(dtype="float64").tolist(),
+        )
+    except Exception as e:  # a failing combination is recorded, the sweep goes on
+        row.update(status="error", error=f"{type(e).__name__}: {e}".splitlines()[0][:500], returns=None, bench=None)
+        row["traceback"] = traceback.format_exc(limit=3)
+    row["seconds"] = time.perf_counter() - t0
+    row["finished"] = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    return row
+
+
+def _evaluate_dask(state, overrides: dict, rid: str, sweep_id: str) -> dict:
+    base, frames = state
+    if _WORKER.get("token") != id(state):
+        _init_worker(base, frames)
+        _WORKER["token"] = id(state)
+    return evaluate(overrides, rid, sweep_id)
+
+
+# -- the driver side ----------------------------------------------------------------------
+@dataclass
+class SweepResult:
+    """What a sweep call did, and the store's view of the sweep afterwards."""
+
+    sweep_id: str
+    name: str
+    total: int
+    already_done: int
+    ran: int
+    failed: int
+    skipped: int
+    seconds: float
+    executor: str
+    runs: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+
+
+def _fault() -> tuple[str, int] | None:
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return None
+    kind, k = spec.split(":")
+    return kind, int(k)
+
+
+def _evaluate_local(tasks, base, frames, workers: int) -> Iterator[dict]:
+    if workers <= 1:
+        _init_worker(base, frames)
+        for ov, rid, sid in tasks:
+            yield evaluate(ov, rid, sid)
+        return
+    ex = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(base, frames))
+    try:
+        pending = set()
+        it = iter(tasks)
+        for task in it:  # keep a bounded number of tasks in flight so Ctrl-C stops quickly
+            pending.add(ex.submit(evaluate, *task))
+            if len(pending) >= workers * 4:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    yield f.result()
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                yield f.result()
+    finally:
+        ex.shutdown(wait=False, cancel_futures=True)
+
+
+def _evaluate_dask_cluster(tasks, base, frames, workers: int, scheduler: str) -> Iterator[dict]:
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    os.environ["NUMBA_NUM_THREADS"] = "1"
+    cluster = None
+    if scheduler == "local":
+        cluster = LocalCluster(
+            n_workers=max(workers, 1), threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address=None, silence_logs=40,
+        )  # fmt: skip
+        client = Client(cluster)
+    else:
+        client = Client(scheduler, timeout=20)
+    try:
+        state = client.scatter((base, frames), broadcast=True)
+        futures = [client.submit(_evaluate_dask, state, *t, pure=False, retries=3) for t in tasks]
+        for fut in as_completed(futures):
+            yield fut.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def run_sweep(
+    path: str | Path,
+    db: str | Path | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
+    cache: Cache | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    announce: Callable[[str], None] | None = None,
+) -> SweepResult:
+    """Run (or resume) the sweep of a config file; every finished batch is committed to the store."""
+    import tomllib
+
+    from riskon import config as config_mod
+
+    path = Path(path)
+    cfg0 = config_mod.load(path)
+    text = cfg0.text
+    raw = tomllib.loads(text)
+    spec = parse_sweep(raw, str(path))
+    base = {k: v for k, v in raw.items() if k != "sweep"}
+    t0 = time.perf_counter()
+    if spec.method == "optuna":
+        return _run_optuna(path, cfg0, raw, base, spec, db, workers, cache, progress, announce, t0)
+    combos, skipped = combinations(raw, spec, str(path))
+    frames = {(s, tf): load(s, tf, cache=cache, announce=announce) for s, tf in _series_needed([c for _, c in combos])}
+    fps = {f"{s}@{tf}": f.attrs["fingerprint"] for (s, tf), f in frames.items()}
+    sweep_id = _hash({"name": cfg0.name, "config": base, "spec": spec.__dict__, "data": fps, "code": code_version()})[:12]
+    store = Store(db)
+    store.put_sweep(
+        {"sweep_id": sweep_id, "name": cfg0.name, "config_text": text, "spec": json.dumps(spec.__dict__, default=str),
+         "fingerprints": fps, "code_version": code_version(), "status": "running", "n_total": len(combos),
+         "strategy_key": strategy_key(cfg0)}
+    )  # fmt: skip
+    done = store.done_ids(sweep_id)
+    tasks = []
+    for overrides, cfg in combos:
+        rid = run_id(cfg, {k: fps[k] for k in _fps_of(cfg, fps)})
+        if rid not in done:
+            tasks.append((overrides, rid, sweep_id))
+    already = len(combos) - len(tasks)
+    if announce:
+        announce(
+            f"sweep {cfg0.name} ({sweep_id}): {len(combos)} combinations"
+            + (f", {skipped} skipped by rule constraints" if skipped else "")
+            + (f", {already} already stored; running {len(tasks)}" if already else "")
+        )
+    executor = f"dask ({scheduler})" if scheduler else ("serial" if workers <= 1 else f"{workers} local processes")
+    ran = failed = 0
+    batch: list[dict] = []
+    batches = 0
+    fault = _fault()
+    stream = (
+        _evaluate_dask_cluster(tasks, base, frames, workers, scheduler)
+        if scheduler
+        else _evaluate_local(tasks, base, frames, workers)
+    )
+    try:
+        for row in stream:
+            row.pop("traceback", None)
+            batch.append(row)
+            ran += 1
+            failed += row["status"] != "ok"
+            if progress:
+                progress(already + ran, len(combos))
+            if len(batch) >= spec.batch_size:
+                batches = _commit(store, batch, batches, fault)
+                batch = []
+        _commit(store, batch, batches, fault)
+        store.set_status(sweep_id, "done")
+    except KeyboardInterrupt:
+        _commit(store, batch, batches, None)
+        store.set_status(sweep_id, "interrupted")
+        raise
+    return SweepResult(sweep_id, cfg0.name, len(combos), already, ran, failed, skipped, time.perf_counter() - t0,
+                       executor, store.runs(sweep_id))  # fmt: skip
+
+
+def _fps_of(cfg: RunConfig, fps: dict[str, str]) -> list[str]:
+    keys = [f"{cfg.data['index']}@1d"] + [f"{a}@{cfg.data['timeframe']}" for a in cfg.target["assets"]]
+    return [k for k in keys if k in fps]
+
+
+def _commit(store: Store, batch: list[dict], batches: int, fault) -> int:
+    if not batch:
+        return batches
+    kill_in = fault is not None and fault[0] == "in_batch" and fault[1] == batches + 1
+    store.write_batch(batch, fault="in_batch" if kill_in else None)
+    batches += 1
+    if fault is not None and fault[0] == "after_batch" and fault[1] == batches:
+        os.kill(os.getpid(), 9)
+    return batches
+
+
+def _run_optuna(path, cfg0, raw, base, spec: SweepSpec, db, workers, cache, progress, announce, t0) -> SweepResult:
+    """Optuna's TPE sampler, one trial at a time (reproducible with a seed and one worker)."""
+    import optuna
+
+    from riskon.config import parse
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    first = parse(apply(base, {p: v[0] for p, v in spec.values.items()}), str(path))
+    frames = {(s, tf): load(s, tf, cache=cache, announce=announce) for s, tf in _series_needed([first])}
+    fps = {f"{s}@{tf}": f.attrs["fingerprint"] for (s, tf), f in frames.items()}
+    sweep_id = _hash({"name": cfg0.name, "config": base, "spec": spec.__dict__, "data": fps, "code": code_version()})[:12]
+    store = Store(db)
+    store.put_sweep(
+        {"sweep_id": sweep_id, "name": cfg0.name, "config_text": cfg0.text, "spec": json.dumps(spec.__dict__, default=str),
+         "fingerprints": fps, "code_version": code_version(), "status": "running", "n_total": spec.n,
+         "strategy_key": strategy_key(cfg0)}
+    )  # fmt: skip
+    stored = store.runs(sweep_id) if store.path.exists() else pd.DataFrame()
+    known = {r["run_id"]: r for r in stored.to_dict("records")} if len(stored) else {}
+    _init_worker(base, frames)
+    sampler = optuna.samplers.TPESampler(seed=spec.seed)
+    study = optuna.create_study(direction=spec.direction, sampler=sampler)
+    ran = failed = 0
+    batch: list[dict] = []
+    for trial_no in range(spec.n):
+        trial = study.ask()
+        overrides = {}
+        for p, vals in spec.values.items():
+            rng = spec.ranges[p]
+            if rng is not None and all(isinstance(x, int) for x in rng):
+                overrides[p] = trial.suggest_int(p, rng[0], rng[1], step=rng[2])
+            elif rng is not None:
+                overrides[p] = trial.suggest_float(p, rng[0], vals[-1], step=rng[2])
+                overrides[p] = round(overrides[p], 10)
+            else:
+                overrides[p] = trial.suggest_categorical(p, vals)
+        try:
+            cfg = parse(apply(base, overrides), str(path))
+        except ConfigError:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            continue
+        rid = run_id(cfg, {k: fps[k] for k in _fps_of(cfg, fps)})
+        if rid in known:
+            value = known[rid].get(spec.objective)
+        else:
+            row = evaluate(overrides, rid, sweep_id)
+            row.pop("traceback", None)
+            batch.append(row)
+            known[rid] = row
+            ran += 1
+            failed += row["status"] != "ok"
+            value = row.get(spec.objective)
+        if value is None or not np.isfinite(value):
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            study.tell(trial, float(value))
+        if progress:
+            progress(trial_no + 1, spec.n)
+        if len(batch) >= spec.batch_size:
+            store.write_batch(batch)
+            batch = []
+    store.write_batch(batch)
+    store.set_status(sweep_id, "done")
+    return SweepResult(sweep_id, cfg0.name, spec.n, spec.n - ran, ran, failed, 0, time.perf_counter() - t0,
+                       "optuna (serial)", store.runs(sweep_id))  # fmt: skip
