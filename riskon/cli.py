@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from feeds.errors import DataError, NetworkError
-from riskon import cli_check, cli_data, cli_rules, cli_run
+from riskon import cli_check, cli_data, cli_rules, cli_run, cli_sweep
 
 app = typer.Typer(
     help="Test 'Russell 2000 confirmed new high -> long Bitcoin/altcoins' on backtrader.",
@@ -20,12 +20,17 @@ app.add_typer(cli_data.app, name="data")
 app.command("run")(cli_run.run_cmd)
 app.command("rules")(cli_rules.rules_cmd)
 app.add_typer(cli_check.app, name="check")
+app.command("sweep")(cli_sweep.sweep_cmd)
+app.command("results")(cli_sweep.results_cmd)
+app.command("report")(cli_sweep.report_cmd)
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
     from strategies.strategy import OrderFailed
 
-    errors: list[type[BaseException]] = [DataError, NetworkError, OrderFailed]
+    from riskon.store import StoreBusy
+
+    errors: list[type[BaseException]] = [DataError, NetworkError, OrderFailed, StoreBusy]
     try:
         from riskon.config import ConfigError as _ConfigError
 
@@ -51,10 +56,11 @@ def main() -> None:
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted")
         sys.exit(130)
-    except Exception as e:  # click usage errors arrive here in non-standalone mode
-        import click
+    except Exception as e:  # click/typer usage errors arrive here in non-standalone mode
+        if hasattr(e, "format_message") and hasattr(e, "exit_code"):
+            from rich.text import Text
 
-        if isinstance(e, click.ClickException):
-            e.show()
+            line = Text("error: ", style="bold red") + Text(e.format_message().replace("\n", " "))
+            Console(stderr=True).print(line, soft_wrap=True)
             sys.exit(e.exit_code)
         raise

@@ -67,7 +67,9 @@ class Store:
             except duckdb.IOException as e:
                 if "lock" not in str(e).lower() or time.monotonic() > deadline:
                     if "lock" in str(e).lower():
-                        raise StoreBusy(f"{self.path} stayed locked by another process for {self.timeout:g} s") from None
+                        raise StoreBusy(
+                            f"{self.path} stayed locked by another process for {self.timeout:g} s"
+                        ) from None
                     raise
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 1.5, 0.5)
@@ -168,7 +170,8 @@ class Store:
         """Runs of one strategy across every sweep in the store (for the deflated Sharpe ratio)."""
         with self.connect(read_only=True) as con:
             return con.execute(
-                "SELECT count(*) FROM runs r JOIN sweeps s USING (sweep_id) WHERE s.strategy_key = ? AND r.status = 'ok'",
+                "SELECT count(*) FROM runs r JOIN sweeps s USING (sweep_id) "
+                "WHERE s.strategy_key = ? AND r.status = 'ok'",
                 [strategy_key],
             ).fetchone()[0]
 

@@ -120,7 +120,12 @@ def evaluate(overrides: dict, rid: str, sweep_id: str) -> dict:
     from riskon.run import run_prepared
 
     t0 = time.perf_counter()
-    row = {"run_id": rid, "sweep_id": sweep_id, "params": json.dumps(overrides, sort_keys=True), "worker": f"{os.getpid()}"}
+    row = {
+        "run_id": rid,
+        "sweep_id": sweep_id,
+        "params": json.dumps(overrides, sort_keys=True),
+        "worker": f"{os.getpid()}",
+    }
     try:
         cfg = parse(apply(_WORKER["base"], overrides))
         sessions, bars, assets = _bars_for(cfg)
@@ -181,7 +186,9 @@ def _evaluate_local(tasks, base, frames, workers: int) -> Iterator[dict]:
         for ov, rid, sid in tasks:
             yield evaluate(ov, rid, sid)
         return
-    ex = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(base, frames))
+    ex = ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(base, frames)
+    )
     try:
         pending = set()
         it = iter(tasks)
@@ -249,7 +256,9 @@ def run_sweep(
     combos, skipped = combinations(raw, spec, str(path))
     frames = {(s, tf): load(s, tf, cache=cache, announce=announce) for s, tf in _series_needed([c for _, c in combos])}
     fps = {f"{s}@{tf}": f.attrs["fingerprint"] for (s, tf), f in frames.items()}
-    sweep_id = _hash({"name": cfg0.name, "config": base, "spec": spec.__dict__, "data": fps, "code": code_version()})[:12]
+    sweep_id = _hash({"name": cfg0.name, "config": base, "spec": spec.__dict__, "data": fps, "code": code_version()})[
+        :12
+    ]
     store = Store(db)
     store.put_sweep(
         {"sweep_id": sweep_id, "name": cfg0.name, "config_text": text, "spec": json.dumps(spec.__dict__, default=str),
@@ -326,12 +335,14 @@ def _run_optuna(path, cfg0, raw, base, spec: SweepSpec, db, workers, cache, prog
     first = parse(apply(base, {p: v[0] for p, v in spec.values.items()}), str(path))
     frames = {(s, tf): load(s, tf, cache=cache, announce=announce) for s, tf in _series_needed([first])}
     fps = {f"{s}@{tf}": f.attrs["fingerprint"] for (s, tf), f in frames.items()}
-    sweep_id = _hash({"name": cfg0.name, "config": base, "spec": spec.__dict__, "data": fps, "code": code_version()})[:12]
+    sweep_id = _hash({"name": cfg0.name, "config": base, "spec": spec.__dict__, "data": fps, "code": code_version()})[
+        :12
+    ]
     store = Store(db)
     store.put_sweep(
-        {"sweep_id": sweep_id, "name": cfg0.name, "config_text": cfg0.text, "spec": json.dumps(spec.__dict__, default=str),
-         "fingerprints": fps, "code_version": code_version(), "status": "running", "n_total": spec.n,
-         "strategy_key": strategy_key(cfg0)}
+        {"sweep_id": sweep_id, "name": cfg0.name, "config_text": cfg0.text,
+         "spec": json.dumps(spec.__dict__, default=str), "fingerprints": fps, "code_version": code_version(),
+         "status": "running", "n_total": spec.n, "strategy_key": strategy_key(cfg0)}
     )  # fmt: skip
     stored = store.runs(sweep_id) if store.path.exists() else pd.DataFrame()
     known = {r["run_id"]: r for r in stored.to_dict("records")} if len(stored) else {}

@@ -107,6 +107,7 @@ def backtest(
     params: StrategyParams,
     assets: dict[str, pd.DataFrame] | None = None,
     runonce: bool = True,
+    pandas_feed: bool = False,
 ) -> BacktestResult:
     """Run ``RiskOn`` over the master ``bars`` and the target ``assets`` (default: the bars' own OHLCV)."""
     if len(bars) < 2:
@@ -118,7 +119,7 @@ def backtest(
     cerebro = bt.Cerebro(stdstats=False, cheat_on_open=True, runonce=runonce, preload=True, maxcpus=1)
     cerebro.broker = RiskOnBroker()
     for name, frame in assets.items():
-        cerebro.adddata(make_feed(frame, bars, name=name))
+        cerebro.adddata(make_feed(frame, bars, name=name, pandas=pandas_feed))
     cerebro.broker.setcash(params.cash)
     cerebro.broker.set_coo(True)
     cerebro.broker.set_coc(False)

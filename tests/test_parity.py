@@ -139,3 +139,12 @@ def test_default_commission_class_would_charge_100x_less(runs):
     res = runs["seed"]
     fills = res.backtest.fills
     np.testing.assert_allclose(fills["fee"], fills["price"] * fills["size"] * 0.001, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["seed", "weekly_delay_cooldown"])
+def test_array_feed_equals_pandas_feed(runs, name):
+    """The fast array-backed feed and backtrader's PandasData give identical trades and equity."""
+    res = runs[name]
+    slow = backtest(res.bars, res.backtest.params, assets=res.assets, pandas_feed=True)
+    pd.testing.assert_series_equal(slow.equity, res.equity, check_exact=True)
+    pd.testing.assert_frame_equal(slow.trades, res.trades, check_exact=True)

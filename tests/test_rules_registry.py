@@ -358,8 +358,17 @@ def fake_entry_points(*eps: FakeEntryPoint):
     return entry_points
 
 
+@pytest.fixture(autouse=True)
+def _fresh_plugin_cache():
+    """Entry-point plugins are cached; tests that fake them start and end with a clean cache."""
+    rules.refresh()
+    yield
+    rules.refresh()
+
+
 def test_entry_point_plugin_is_registered(monkeypatch, sessions, bars):
     monkeypatch.setattr(rules, "entry_points", fake_entry_points(FakeEntryPoint("ma_cross_test", MaCross)))
+    rules.refresh()
     assert "ma_cross_test" in rules.available()
     assert set(NAMES) < set(rules.available())
     assert rules.get("ma_cross_test") is MaCross
@@ -389,8 +398,11 @@ def test_broken_entry_points_do_not_break_builtins(monkeypatch):
         raise RuntimeError("a broken distribution")
 
     monkeypatch.setattr(rules, "entry_points", broken)
+
+    rules.refresh()
     assert rules.available() == NAMES
     monkeypatch.setattr(rules, "entry_points", fake_entry_points(FakeEntryPoint("not_a_rule", object)))
+    rules.refresh()
     with pytest.raises(ValueError, match="entry point 'not_a_rule' .* is not a Rule subclass"):
         rules.get("not_a_rule")
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable
+from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
@@ -51,11 +52,18 @@ class Rule:
         return f"{self.name}({args})"
 
 
+@lru_cache(maxsize=1)
 def _plugins() -> dict[str, Any]:
+    """Rules registered by other packages (scanning entry points is slow: cached; see ``refresh``)."""
     try:
         return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     except Exception:  # a broken third-party distribution must not break the built-ins
         return {}
+
+
+def refresh() -> None:
+    """Forget the cached entry-point plugins (after installing a package that ships rules)."""
+    _plugins.cache_clear()
 
 
 def available() -> list[str]:

@@ -1,0 +1,159 @@
+"""``riskon sweep``, ``riskon results`` and ``riskon report``: run, query and revisit sweeps."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from riskon.metrics import METRICS, format_metric
+from riskon.store import DEFAULT_DB, Store
+
+
+def _console(stderr: bool = False) -> Console:
+    probe = Console(stderr=stderr)
+    return Console(stderr=stderr, width=None if probe.is_terminal else 180)
+
+
+def runs_table(df: pd.DataFrame, title: str, metrics: list[str]) -> Table:
+    """Runs with their parameters and chosen metrics."""
+    table = Table(title=title)
+    skip = {"sweep_id", "params", "status", "error", "seconds", "finished", "worker", "returns_start", *METRICS}
+    params = [c for c in df.columns if c not in skip and c != "run_id"]
+    for col in ["run_id", *params, *metrics]:
+        table.add_column(col, justify="left" if col == "run_id" else "right")
+    for r in df.to_dict("records"):
+        cells = [str(r["run_id"])[:12]] + [str(r[p]) for p in params]
+        cells += [format_metric(m, r[m]) if r.get("status", "ok") == "ok" else "error" for m in metrics]
+        table.add_row(*cells)
+    return table
+
+
+def sweep_cmd(
+    config: Path = typer.Argument(..., help="A config with a [sweep] section."),
+    workers: int = typer.Option(2, "--workers", "-w", help="Local worker processes (1 = in this process)."),
+    scheduler: str = typer.Option(None, help="Dask: 'local' starts a LocalCluster; tcp://host:port joins one."),
+    db: Path = typer.Option(DEFAULT_DB, help="DuckDB results store."),
+    top: int = typer.Option(10, help="Best runs shown at the end."),
+) -> None:
+    """Run a parameter sweep (or resume it): every combination once, committed in batches."""
+    from riskon.sweep import run_sweep
+
+    out, err = _console(), _console(stderr=True)
+    progress = Progress(
+        TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=err, disable=not err.is_terminal,
+    )  # fmt: skip
+    task = progress.add_task("sweep", total=None, rate="")
+    state = {"last": 0}
+
+    def tick(done: int, total: int) -> None:
+        t = progress.tasks[0]
+        rate = f"{t.speed:.2f} runs/s" if t.speed else ""
+        progress.update(task, completed=done, total=total, rate=rate)
+        if not err.is_terminal and done - state["last"] >= max(total // 10, 1):
+            err.print(f"sweep: {done}/{total}", highlight=False)
+            state["last"] = done
+
+    try:
+        with progress:
+            res = run_sweep(config, db=db, workers=workers, scheduler=scheduler, progress=tick,
+                            announce=lambda m: err.print(m, highlight=False, markup=False))  # fmt: skip
+    except KeyboardInterrupt:
+        err.print(f"interrupted: finished batches are stored in {db}; run the same command again to resume")
+        raise typer.Exit(130) from None
+    import tomllib
+
+    from riskon.sweep_spec import parse_sweep
+
+    spec = parse_sweep(tomllib.loads(Path(config).read_text()), str(config))
+    ok = res.runs[res.runs["status"] == "ok"]
+    best = ok.sort_values(spec.objective, ascending=spec.direction == "minimize").head(top)
+    out.print(
+        f"[bold]{res.name}[/] ({res.sweep_id}): {res.total} combinations, {res.already_done} already stored, "
+        f"{res.ran} run now ({res.failed} failed) in {res.seconds:.1f} s on {res.executor}"
+        + (f"; {res.skipped} skipped by rule constraints" if res.skipped else ""),
+        highlight=False,
+    )
+    metrics = list(dict.fromkeys([spec.objective, "cagr", "sharpe", "max_drawdown", "trades"]))
+    out.print(runs_table(best, f"best {len(best)} by {spec.objective}", metrics))
+    failed = res.runs[res.runs["status"] != "ok"]
+    for r in failed.head(5).itertuples():
+        err.print(f"failed {r.run_id[:12]}: {r.error}", highlight=False, markup=False)
+
+
+_SAFE_WHERE = re.compile(r"^[\w\s.<>=!()'\"+\-*/%,]+$")
+
+
+def results_cmd(
+    sweep: str = typer.Argument(None, help="Sweep name or id (default: the newest)."),
+    top: int = typer.Option(20, help="Rows shown."),
+    sort: str = typer.Option("sharpe", help=f"Metric to sort by: {', '.join(METRICS)}."),
+    ascending: bool = typer.Option(False, "--ascending", help="Smallest first."),
+    where: str = typer.Option(None, help='Filter, e.g. "sharpe > 0.8 and confirm_days >= 2".'),
+    export: str = typer.Option(None, help="Write every matching run: csv or parquet."),
+    out_path: Path = typer.Option(None, "--out", help="Export file (default: runs/<sweep>.<format>)."),
+    db: Path = typer.Option(DEFAULT_DB, help="DuckDB results store."),
+) -> None:
+    """Query a sweep's stored runs: best by a metric, filtered, exported with run ids and parameters."""
+    if sort not in METRICS:
+        raise typer.BadParameter(f"unknown metric {sort!r}; valid: {', '.join(METRICS)}", param_hint="--sort")
+    store = Store(db)
+    try:
+        info = store.find_sweep(sweep)
+    except (KeyError, FileNotFoundError) as e:
+        raise typer.BadParameter(str(e).strip("'\""), param_hint="SWEEP") from None
+    df = store.runs(info["sweep_id"])
+    if where:
+        if not _SAFE_WHERE.match(where):
+            raise typer.BadParameter(
+                "use column names, numbers, quotes and comparison operators only", param_hint="--where"
+            )
+        try:
+            df = duckdb.query_df(df, "runs", f"SELECT * FROM runs WHERE {where}").df()
+        except duckdb.Error as e:
+            cols = ", ".join(c for c in df.columns if c not in ("params", "error"))
+            raise typer.BadParameter(f"{str(e).splitlines()[0]}; columns: {cols}", param_hint="--where") from None
+    df = df.sort_values(sort, ascending=ascending, na_position="last")
+    out = _console()
+    if export:
+        if export not in ("csv", "parquet"):
+            raise typer.BadParameter("csv or parquet", param_hint="--export")
+        path = out_path or Path("runs") / f"{info['name']}.{export}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        plain = df.drop(columns=["params"])
+        plain.to_csv(path, index=False) if export == "csv" else plain.to_parquet(path, index=False)
+        out.print(f"wrote {len(plain)} runs to {path}", highlight=False)
+    status = f"{info['status']}, {info['ok']}/{info['n_total']} ok"
+    title = f"{info['name']} ({info['sweep_id']}, {status}): top {min(top, len(df))} by {sort}"
+    shown = [sort, *[m for m in ("cagr", "sharpe", "max_drawdown", "trades") if m != sort]]
+    out.print(runs_table(df.head(top), title, shown))
+
+
+def report_cmd(
+    run_id: str = typer.Argument(..., help="A stored run id (or a unique prefix)."),
+    db: Path = typer.Option(DEFAULT_DB, help="DuckDB results store."),
+    out: Path = typer.Option(None, help="Output file (default reports/<sweep>/<run_id>/tearsheet.html)."),
+) -> None:
+    """Build a stored run's quantstats tear sheet from its stored daily returns (no backtest re-run)."""
+    from riskon.tearsheet import write_returns_tearsheet
+
+    try:
+        row = Store(db).run(run_id)
+    except (KeyError, FileNotFoundError) as e:
+        raise typer.BadParameter(str(e).strip("'\""), param_hint="RUN_ID") from None
+    if row["status"] != "ok":
+        raise typer.BadParameter(f"run {row['run_id']} failed: {row['error']}", param_hint="RUN_ID")
+    path = out or Path("reports") / row["sweep_name"] / row["run_id"] / "tearsheet.html"
+    params = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in json.loads(row["params"]).items())
+    write_returns_tearsheet(
+        row["returns"], row["bench"], path, f"riskon: {row['sweep_name']} {row['run_id'][:12]} ({params})"
+    )
+    _console().print(f"tearsheet: {path}", highlight=False)
