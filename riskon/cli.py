@@ -26,9 +26,8 @@ app.command("report")(cli_sweep.report_cmd)
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
-    from strategies.strategy import OrderFailed
-
     from riskon.store import StoreBusy
+    from strategies.strategy import OrderFailed
 
     errors: list[type[BaseException]] = [DataError, NetworkError, OrderFailed, StoreBusy]
     try:
