@@ -89,3 +89,37 @@ def test_every_metric_is_explained():
 
     for key in METRICS:
         assert f"| {LABELS[key]} |" in README, key
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "runs").glob("*.toml")), ids=lambda p: p.name)
+def test_example_configs_load(path):
+    import tomllib
+
+    from riskon.config import load
+    from riskon.sweep_spec import parse_sweep
+
+    cfg = load(path)
+    assert cfg.name == path.stem
+    raw = tomllib.loads(path.read_text())
+    if "sweep" in raw:
+        assert parse_sweep(raw, str(path)).values
+
+
+def test_basket_run_states_survivorship_bias(data_dir, tmp_path):
+    text = (
+        (ROOT / "runs" / "alt_basket.toml")
+        .read_text()
+        .replace('index = "^RUT"', 'index = "^RUT"\nstart = "2020-06-01"\nend = "2021-12-31"')
+    )
+    cfg = tmp_path / "alt.toml"
+    cfg.write_text(text)
+    proc = subprocess.run(
+        ["riskon", "run", str(cfg), "--no-report", "--out", str(tmp_path / "out")], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "survivorship bias" in proc.stdout
+    assert "binance:SOL/USDT" in proc.stdout  # one row per coin leg
+    import pandas as pd
+
+    trades = pd.read_csv(tmp_path / "out" / "trades.csv")
+    assert trades.groupby("position")["asset"].nunique().max() > 5
