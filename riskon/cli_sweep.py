@@ -25,7 +25,8 @@ def _console(stderr: bool = False) -> Console:
 def runs_table(df: pd.DataFrame, title: str, metrics: list[str]) -> Table:
     """Runs with their parameters and chosen metrics."""
     table = Table(title=title)
-    skip = {"sweep_id", "params", "status", "error", "seconds", "finished", "worker", "returns_start", *METRICS}
+    skip = {"sweep_id", "params", "status", "error", "seconds", "finished", "worker", "returns_start", "engine",
+            "bench_id", *METRICS}  # fmt: skip
     params = [c for c in df.columns if c not in skip and c != "run_id"]
     for col in ["run_id", *params, *metrics]:
         table.add_column(col, justify="left" if col == "run_id" else "right")
@@ -42,6 +43,8 @@ def sweep_cmd(
     scheduler: str = typer.Option(None, help="Dask: 'local' starts a LocalCluster; tcp://host:port joins one."),
     db: Path = typer.Option(DEFAULT_DB, help="DuckDB results store."),
     top: int = typer.Option(10, help="Best runs shown at the end."),
+    engine: str = typer.Option("auto", help="fast (vectorised), backtrader, or auto (fast when it can)."),
+    verify: int = typer.Option(0, help="Re-run this many random runs plus the top 3 in backtrader and compare."),
 ) -> None:
     """Run a parameter sweep (or resume it): every combination once, committed in batches."""
     from riskon.sweep import run_sweep
@@ -64,7 +67,7 @@ def sweep_cmd(
 
     try:
         with progress:
-            res = run_sweep(config, db=db, workers=workers, scheduler=scheduler, progress=tick,
+            res = run_sweep(config, db=db, workers=workers, scheduler=scheduler, progress=tick, engine=engine,
                             announce=lambda m: err.print(m, highlight=False, markup=False))  # fmt: skip
     except KeyboardInterrupt:
         err.print(f"interrupted: finished batches are stored in {db}; run the same command again to resume")
@@ -87,6 +90,19 @@ def sweep_cmd(
     failed = res.runs[res.runs["status"] != "ok"]
     for r in failed.head(5).itertuples():
         err.print(f"failed {r.run_id[:12]}: {r.error}", highlight=False, markup=False)
+    if verify:
+        from riskon.verify import verify_runs
+
+        picked = verify_runs(config, ok, spec.objective, spec.direction, verify)
+        bad = [v for v in picked if v["differences"]]
+        for v in picked:
+            mark = "[red]DIFF[/]" if v["differences"] else "[green]same[/]"
+            what = "; ".join(v["differences"][:3]) or "metrics equal"
+            out.print(f"verify {mark} {v['run_id'][:12]} ({v['engine']} vs backtrader): {what}", highlight=False)
+        if bad:
+            err.print(f"verify: {len(bad)} of {len(picked)} runs differ from backtrader")
+            raise typer.Exit(1)
+        out.print(f"verify: {len(picked)} runs re-run in backtrader, zero differences", highlight=False)
 
 
 _SAFE_WHERE = re.compile(r"^[\w\s.<>=!()'\"+\-*/%,]+$")

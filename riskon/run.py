@@ -196,11 +196,15 @@ def exposure(bars: pd.DataFrame, positions: pd.DataFrame) -> float:
 
 
 def run(
-    config: RunConfig, cache: Cache | None = None, announce: Callable[[str], None] | None = None, runonce: bool = True
+    config: RunConfig,
+    cache: Cache | None = None,
+    announce: Callable[[str], None] | None = None,
+    runonce: bool = True,
+    engine: str = "backtrader",
 ) -> Result:
     """Run one config end to end and return its ``Result``; accounting invariants are enforced."""
     sessions, bars, assets, fingerprints = prepare(config, cache, announce)
-    return run_prepared(config, sessions, bars, assets, fingerprints, runonce=runonce)
+    return run_prepared(config, sessions, bars, assets, fingerprints, runonce=runonce, engine=engine)
 
 
 def run_prepared(
@@ -210,10 +214,21 @@ def run_prepared(
     assets: dict[str, pd.DataFrame],
     fingerprints: dict[str, str],
     runonce: bool = True,
+    engine: str = "backtrader",
 ) -> Result:
-    """The backtest and metrics of a config whose data is already aligned (sweeps reuse the data)."""
+    """The backtest and metrics of a config whose data is already aligned (sweeps reuse the data).
+
+    ``engine`` is ``"backtrader"`` or ``"fast"`` (the vectorised twin, held equal by the parity tests).
+    """
     params = strategy_params(config)
-    result = backtest(bars, params, assets=assets, runonce=runonce)
+    if engine == "fast":
+        from strategies.fastsim import fast_backtest
+
+        result = fast_backtest(bars, params, assets)
+    elif engine == "backtrader":
+        result = backtest(bars, params, assets=assets, runonce=runonce)
+    else:
+        raise ValueError(f"unknown engine {engine!r}; valid: backtrader, fast")
     problems = check_accounting(result)
     if problems:
         raise RuntimeError(f"{config.name}: accounting check failed: {'; '.join(problems)}")

@@ -10,6 +10,7 @@ committed or not at all (a kill during the write loses only that batch).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import random
@@ -17,7 +18,9 @@ import time
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from riskon.metrics import METRICS
 
@@ -35,10 +38,27 @@ CREATE TABLE IF NOT EXISTS sweeps (
 CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY, sweep_id VARCHAR, params VARCHAR, status VARCHAR, error VARCHAR,
     {_METRIC_COLS},
-    seconds DOUBLE, finished TIMESTAMP, worker VARCHAR,
-    returns_start TIMESTAMP, returns DOUBLE[], bench DOUBLE[]
+    seconds DOUBLE, finished TIMESTAMP, worker VARCHAR, engine VARCHAR,
+    returns_start TIMESTAMP, returns DOUBLE[], bench_id VARCHAR
 );
+CREATE TABLE IF NOT EXISTS benchmarks (bench_id VARCHAR PRIMARY KEY, returns DOUBLE[]);
 """
+_SCALARS = ["run_id", "sweep_id", "params", "status", "error", *METRICS, "seconds", "finished", "worker", "engine",
+            "returns_start", "bench_id"]  # fmt: skip
+
+
+def _list_array(values: list) -> pa.Array:
+    """A list<double> Arrow array from per-row float arrays (None for failed runs), built without Python loops."""
+    lengths = np.array([0 if v is None else len(v) for v in values], dtype=np.int32)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    flat = np.concatenate([np.asarray(v, dtype="float64") for v in values if v is not None] or [np.empty(0)])
+    mask = pa.array([v is None for v in values])
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=pa.float64()), mask=mask)
+
+
+def bench_id(returns) -> str:
+    """Content hash of a buy-and-hold return series (many runs share one)."""
+    return hashlib.sha256(np.asarray(returns, dtype="float64").tobytes()).hexdigest()[:20]
 
 
 class StoreBusy(RuntimeError):
@@ -103,22 +123,39 @@ class Store:
             return {r[0] for r in con.execute("SELECT run_id FROM runs WHERE sweep_id = ?", [sweep_id]).fetchall()}
 
     def write_batch(self, rows: list[dict], fault: str | None = None) -> int:
-        """Commit a batch of runs in one transaction; runs already stored are left as they are."""
+        """Commit a batch of runs in one transaction; runs already stored are left as they are.
+
+        Rows carry ``returns`` and ``bench`` as float arrays; buy-and-hold series are stored once
+        in ``benchmarks`` and referenced by ``bench_id``.
+        """
         if not rows:
             return 0
-        frame = pd.DataFrame(rows)
-        cols = ["run_id", "sweep_id", "params", "status", "error", *METRICS, "seconds", "finished", "worker",
-                "returns_start", "returns", "bench"]  # fmt: skip
-        frame = frame.reindex(columns=cols)
+        rows = [dict(r) for r in rows]
+        benches = {}
+        for r in rows:
+            b = r.pop("bench", None)
+            r["bench_id"] = None if b is None else bench_id(b)
+            if b is not None:
+                benches[r["bench_id"]] = b
+            r.setdefault("engine", None)
+        scalars = pd.DataFrame(rows).reindex(columns=_SCALARS)
+        table = pa.Table.from_pandas(scalars, preserve_index=False).append_column(
+            "returns", _list_array([r.get("returns") for r in rows])
+        )
+        btable = pa.table({"bench_id": list(benches), "returns": _list_array(list(benches.values()))})
+        cols = ", ".join(_SCALARS[:-1] + ["returns", "bench_id"])
         with self.connect() as con:
             con.execute("BEGIN TRANSACTION")
-            con.register("batch", frame)
-            con.execute(f"INSERT INTO runs SELECT {', '.join(cols)} FROM batch ON CONFLICT (run_id) DO NOTHING")
+            con.register("batch", table)
+            con.register("bbatch", btable)
+            con.execute(f"INSERT INTO runs SELECT {cols} FROM batch ON CONFLICT (run_id) DO NOTHING")
+            con.execute("INSERT INTO benchmarks SELECT * FROM bbatch ON CONFLICT (bench_id) DO NOTHING")
             if fault == "in_batch":
                 os.kill(os.getpid(), 9)  # fault injection for the crash tests: die inside the transaction
             con.execute("COMMIT")
             con.unregister("batch")
-        return len(frame)
+            con.unregister("bbatch")
+        return len(rows)
 
     def sweeps(self) -> pd.DataFrame:
         """Every sweep with its run counts, newest first."""
@@ -143,7 +180,7 @@ class Store:
 
     def runs(self, sweep_id: str | None = None, with_returns: bool = False) -> pd.DataFrame:
         """Runs (of one sweep, or all) with their parameters expanded into columns."""
-        cols = "*" if with_returns else "* EXCLUDE (returns, bench)"
+        cols = "*" if with_returns else "* EXCLUDE (returns)"
         where, args = ("WHERE sweep_id = ?", [sweep_id]) if sweep_id else ("", [])
         with self.connect(read_only=True) as con:
             df = con.execute(f"SELECT {cols} FROM runs {where} ORDER BY run_id", args).df()
@@ -154,7 +191,11 @@ class Store:
     def run(self, run_id: str) -> dict:
         """One run (by id or unique prefix) with its returns and benchmark returns as Series."""
         with self.connect(read_only=True) as con:
-            df = con.execute("SELECT * FROM runs WHERE run_id LIKE ? || '%'", [run_id]).df()
+            df = con.execute(
+                "SELECT r.*, b.returns AS bench FROM runs r LEFT JOIN benchmarks b USING (bench_id) "
+                "WHERE r.run_id LIKE ? || '%'",
+                [run_id],
+            ).df()
             if len(df) != 1:
                 raise KeyError(f"{'no' if df.empty else 'ambiguous'} run id {run_id!r} in {self.path}")
             row = df.iloc[0].to_dict()

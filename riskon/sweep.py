@@ -56,9 +56,9 @@ def _hash(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def run_id(cfg: RunConfig, fingerprints: dict[str, str]) -> str:
-    """The primary key of a run: canonical parameters + data fingerprints + code version."""
-    return _hash({"params": cfg.canonical(), "data": fingerprints, "code": code_version()})[:20]
+def run_id(cfg: RunConfig, fingerprints: dict[str, str], engine: str = "backtrader") -> str:
+    """The primary key of a run: canonical parameters + data fingerprints + code version + engine."""
+    return _hash({"params": cfg.canonical(), "data": fingerprints, "code": code_version(), "engine": engine})[:20]
 
 
 def strategy_key(cfg: RunConfig) -> str:
@@ -81,13 +81,13 @@ def _series_needed(configs: list[RunConfig]) -> list[tuple[str, str]]:
 _WORKER: dict = {}
 
 
-def _init_worker(base: dict, frames: dict) -> None:
-    """Receive the base config and the data once per worker process."""
+def _init_worker(base: dict, frames: dict, engine: str = "backtrader") -> None:
+    """Receive the base config, the data and the engine once per worker process."""
     os.environ["NUMBA_NUM_THREADS"] = "1"
     import feeds.btcompat  # noqa: F401  (patch backtrader before any use)
 
     _WORKER.clear()
-    _WORKER.update(base=base, frames=frames, bars=OrderedDict())
+    _WORKER.update(base=base, frames=frames, bars=OrderedDict(), engine=engine)
 
 
 def _bars_for(cfg: RunConfig):
@@ -120,24 +120,26 @@ def evaluate(overrides: dict, rid: str, sweep_id: str) -> dict:
     from riskon.run import run_prepared
 
     t0 = time.perf_counter()
+    engine = _WORKER.get("engine", "backtrader")
     row = {
         "run_id": rid,
         "sweep_id": sweep_id,
         "params": json.dumps(overrides, sort_keys=True),
         "worker": f"{os.getpid()}",
+        "engine": engine,
     }
     try:
         cfg = parse(apply(_WORKER["base"], overrides))
         sessions, bars, assets = _bars_for(cfg)
-        res = run_prepared(cfg, sessions, bars, assets, {})
+        res = run_prepared(cfg, sessions, bars, assets, {}, engine=engine)
         m = res.metrics["strategy"]
         row.update({k: float(m[k]) for k in METRICS})
         row.update(
             status="ok",
             error=None,
             returns_start=res.returns.index[0].tz_convert(None),
-            returns=res.returns.to_numpy(dtype="float64").tolist(),
-            bench=res.benchmark_returns.to_numpy(dtype="float64").tolist(),
+            returns=res.returns.to_numpy(dtype="float64"),
+            bench=res.benchmark_returns.to_numpy(dtype="float64"),
         )
     except Exception as e:  # a failing combination is recorded, the sweep goes on
         row.update(status="error", error=f"{type(e).__name__}: {e}".splitlines()[0][:500], returns=None, bench=None)
@@ -148,9 +150,9 @@ def evaluate(overrides: dict, rid: str, sweep_id: str) -> dict:
 
 
 def _evaluate_dask(state, overrides: dict, rid: str, sweep_id: str) -> dict:
-    base, frames = state
+    base, frames, engine = state
     if _WORKER.get("token") != id(state):
-        _init_worker(base, frames)
+        _init_worker(base, frames, engine)
         _WORKER["token"] = id(state)
     return evaluate(overrides, rid, sweep_id)
 
@@ -180,14 +182,14 @@ def _fault() -> tuple[str, int] | None:
     return kind, int(k)
 
 
-def _evaluate_local(tasks, base, frames, workers: int) -> Iterator[dict]:
+def _evaluate_local(tasks, base, frames, workers: int, engine: str) -> Iterator[dict]:
     if workers <= 1:
-        _init_worker(base, frames)
+        _init_worker(base, frames, engine)
         for ov, rid, sid in tasks:
             yield evaluate(ov, rid, sid)
         return
     ex = ProcessPoolExecutor(
-        workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(base, frames)
+        workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(base, frames, engine)
     )
     try:
         pending = set()
@@ -206,7 +208,7 @@ def _evaluate_local(tasks, base, frames, workers: int) -> Iterator[dict]:
         ex.shutdown(wait=False, cancel_futures=True)
 
 
-def _evaluate_dask_cluster(tasks, base, frames, workers: int, scheduler: str) -> Iterator[dict]:
+def _evaluate_dask_cluster(tasks, base, frames, workers: int, scheduler: str, engine: str) -> Iterator[dict]:
     from dask.distributed import Client, LocalCluster, as_completed
 
     os.environ["NUMBA_NUM_THREADS"] = "1"
@@ -220,7 +222,7 @@ def _evaluate_dask_cluster(tasks, base, frames, workers: int, scheduler: str) ->
     else:
         client = Client(scheduler, timeout=20)
     try:
-        state = client.scatter((base, frames), broadcast=True)
+        state = client.scatter((base, frames, engine), broadcast=True)
         futures = [client.submit(_evaluate_dask, state, *t, pure=False, retries=3) for t in tasks]
         for fut in as_completed(futures):
             yield fut.result()
@@ -238,8 +240,13 @@ def run_sweep(
     cache: Cache | None = None,
     progress: Callable[[int, int], None] | None = None,
     announce: Callable[[str], None] | None = None,
+    engine: str = "auto",
 ) -> SweepResult:
-    """Run (or resume) the sweep of a config file; every finished batch is committed to the store."""
+    """Run (or resume) the sweep of a config file; every finished batch is committed to the store.
+
+    ``engine``: ``"fast"`` (the vectorised simulator), ``"backtrader"``, or ``"auto"`` — fast
+    whenever every combination uses only features it supports, else backtrader (announced).
+    """
     import tomllib
 
     from riskon import config as config_mod
@@ -252,8 +259,9 @@ def run_sweep(
     base = {k: v for k, v in raw.items() if k != "sweep"}
     t0 = time.perf_counter()
     if spec.method == "optuna":
-        return _run_optuna(path, cfg0, raw, base, spec, db, workers, cache, progress, announce, t0)
+        return _run_optuna(path, cfg0, raw, base, spec, db, workers, cache, progress, announce, t0, engine)
     combos, skipped = combinations(raw, spec, str(path))
+    engine = choose_engine(engine, [c for _, c in combos], announce)
     frames = {(s, tf): load(s, tf, cache=cache, announce=announce) for s, tf in _series_needed([c for _, c in combos])}
     fps = {f"{s}@{tf}": f.attrs["fingerprint"] for (s, tf), f in frames.items()}
     sweep_id = _hash({"name": cfg0.name, "config": base, "spec": spec.__dict__, "data": fps, "code": code_version()})[
@@ -268,7 +276,7 @@ def run_sweep(
     done = store.done_ids(sweep_id)
     tasks = []
     for overrides, cfg in combos:
-        rid = run_id(cfg, {k: fps[k] for k in _fps_of(cfg, fps)})
+        rid = run_id(cfg, {k: fps[k] for k in _fps_of(cfg, fps)}, engine)
         if rid not in done:
             tasks.append((overrides, rid, sweep_id))
     already = len(combos) - len(tasks)
@@ -279,14 +287,15 @@ def run_sweep(
             + (f", {already} already stored; running {len(tasks)}" if already else "")
         )
     executor = f"dask ({scheduler})" if scheduler else ("serial" if workers <= 1 else f"{workers} local processes")
+    executor += f", {engine} engine"
     ran = failed = 0
     batch: list[dict] = []
     batches = 0
     fault = _fault()
     stream = (
-        _evaluate_dask_cluster(tasks, base, frames, workers, scheduler)
+        _evaluate_dask_cluster(tasks, base, frames, workers, scheduler, engine)
         if scheduler
-        else _evaluate_local(tasks, base, frames, workers)
+        else _evaluate_local(tasks, base, frames, workers, engine)
     )
     try:
         for row in stream:
@@ -309,6 +318,26 @@ def run_sweep(
                        executor, store.runs(sweep_id))  # fmt: skip
 
 
+def choose_engine(engine: str, configs: list[RunConfig], announce: Callable[[str], None] | None) -> str:
+    """Resolve ``auto``; refuse ``fast`` for a feature only backtrader simulates."""
+    from riskon.run import strategy_params
+    from strategies.fastsim import is_supported
+
+    if engine not in ("auto", "fast", "backtrader"):
+        raise ConfigError(f"unknown engine {engine!r}; valid: auto, fast, backtrader")
+    if engine == "backtrader":
+        return engine
+    for cfg in configs:
+        ok, why = is_supported(strategy_params(cfg))
+        if not ok:
+            if engine == "fast":
+                raise ConfigError(f"--engine fast cannot run this sweep: {why}; use --engine backtrader")
+            if announce:
+                announce(f"engine: backtrader ({why})")
+            return "backtrader"
+    return "fast"
+
+
 def _fps_of(cfg: RunConfig, fps: dict[str, str]) -> list[str]:
     keys = [f"{cfg.data['index']}@1d"] + [f"{a}@{cfg.data['timeframe']}" for a in cfg.target["assets"]]
     return [k for k in keys if k in fps]
@@ -325,7 +354,9 @@ def _commit(store: Store, batch: list[dict], batches: int, fault) -> int:
     return batches
 
 
-def _run_optuna(path, cfg0, raw, base, spec: SweepSpec, db, workers, cache, progress, announce, t0) -> SweepResult:
+def _run_optuna(
+    path, cfg0, raw, base, spec: SweepSpec, db, workers, cache, progress, announce, t0, engine
+) -> SweepResult:
     """Optuna's TPE sampler, one trial at a time (reproducible with a seed and one worker)."""
     import optuna
 
@@ -346,7 +377,8 @@ def _run_optuna(path, cfg0, raw, base, spec: SweepSpec, db, workers, cache, prog
     )  # fmt: skip
     stored = store.runs(sweep_id) if store.path.exists() else pd.DataFrame()
     known = {r["run_id"]: r for r in stored.to_dict("records")} if len(stored) else {}
-    _init_worker(base, frames)
+    engine = choose_engine(engine, [first], announce)
+    _init_worker(base, frames, engine)
     sampler = optuna.samplers.TPESampler(seed=spec.seed)
     study = optuna.create_study(direction=spec.direction, sampler=sampler)
     ran = failed = 0
@@ -368,7 +400,7 @@ def _run_optuna(path, cfg0, raw, base, spec: SweepSpec, db, workers, cache, prog
         except ConfigError:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             continue
-        rid = run_id(cfg, {k: fps[k] for k in _fps_of(cfg, fps)})
+        rid = run_id(cfg, {k: fps[k] for k in _fps_of(cfg, fps)}, engine)
         if rid in known:
             value = known[rid].get(spec.objective)
         else:
@@ -391,4 +423,4 @@ def _run_optuna(path, cfg0, raw, base, spec: SweepSpec, db, workers, cache, prog
     store.write_batch(batch)
     store.set_status(sweep_id, "done")
     return SweepResult(sweep_id, cfg0.name, spec.n, spec.n - ran, ran, failed, 0, time.perf_counter() - t0,
-                       "optuna (serial)", store.runs(sweep_id))  # fmt: skip
+                       f"optuna (serial), {engine} engine", store.runs(sweep_id))  # fmt: skip
