@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from feeds.errors import DataError
-from feeds.frame import meta_of, timeframe_delta
+from feeds.frame import timeframe_delta
 from feeds.sessions import session_closes, week_ending
 
 _US_PER_DAY = 86_400_000_000
@@ -32,6 +32,11 @@ def session_frame(index: pd.DataFrame, price: str = "close") -> pd.DataFrame:
     tz = index.attrs.get("tz", "America/New_York")
     dates = index.index.tz_convert(tz).tz_localize(None).normalize().as_unit("us")
     closes = index[price].to_numpy(dtype="float64")
+    if np.isnan(closes).any() or (closes <= 0).any():
+        bad = dates[np.isnan(closes) | (closes <= 0)][0]
+        raise DataError(
+            f"the index's {price} is missing or not positive on {bad:%Y-%m-%d}; fix the file or use 'close'"
+        )
     out = pd.DataFrame(
         {
             "idx_close": closes,
@@ -56,7 +61,9 @@ def align(asset: pd.DataFrame, sessions: pd.DataFrame, lag: pd.Timedelta | float
         lag = pd.Timedelta(hours=float(lag))
     if lag < pd.Timedelta(0):
         raise DataError("the publication lag cannot be negative")
-    bar = timeframe_delta(meta_of(asset).timeframe if "timeframe" in asset.attrs else "1d")
+    if "timeframe" not in asset.attrs:
+        raise DataError("the asset frame carries no timeframe; its bar length decides what it may see")
+    bar = timeframe_delta(asset.attrs["timeframe"])
     stamps = pd.DatetimeIndex(sessions["idx_close_time"]).tz_convert("UTC").as_unit("us").asi8
     if len(stamps) > 1 and (np.diff(stamps) <= 0).any():
         raise DataError("index session close stamps are not strictly increasing")

@@ -26,7 +26,7 @@ def signal_chart(result, path: str | Path) -> Path:
     ax1.plot(sess.index, sess["idx_close"], lw=0.8, color="#1f4e79", label=f"{cfg.data['index']} close")
     ax1.plot(sess.index, sess["idx_ath"], lw=0.8, color="#999999", ls="--", label="all-time high")
     sig = sess[sess["signal"]] if "signal" in sess else sess.iloc[:0]
-    ax1.scatter(sig.index, sig["idx_close"], s=10, color="#d62728", zorder=3, label=f"{cfg.strategy['rule']} signal")
+    ax1.scatter(sig.index, sig["idx_close"], s=10, color="#d62728", zorder=3, label="entry-rule signal")
     ax1.set_yscale("log")
     ax1.legend(loc="upper left", fontsize=8)
     ax1.set_title(f"{cfg.name}: {cfg.data['index']} signal → {cfg.data['asset']}", fontsize=11)

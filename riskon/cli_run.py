@@ -80,7 +80,7 @@ def trades_table(trades: pd.DataFrame, title: str = "trades") -> Table:
         table.add_row(
             str(t.position + 1),
             *((t.asset,) if multi else ()),
-            t.signal_session.strftime("%Y-%m-%d"),
+            "-" if pd.isna(t.signal_session) else t.signal_session.strftime("%Y-%m-%d"),
             t.entry_time.strftime("%Y-%m-%d"),
             _px(t.entry_price),
             t.exit_time.strftime("%Y-%m-%d") + (" (open)" if t.open else ""),
@@ -109,7 +109,10 @@ def run_cmd(
     elapsed = time.perf_counter() - t0
     bars = result.bars
     d = cfg.data
-    rule = f"{cfg.strategy['rule']}({', '.join(f'{k}={v}' for k, v in cfg.rule_params.items())})"
+    from riskon.config import entry_spec
+    from strategies import compose
+
+    rule = compose.describe(compose.build(entry_spec(cfg.strategy, cfg.rule_params)))
     out_c.print(
         f"[bold]{cfg.name}[/]: {d['index']} {rule}"
         f" -> {target_text(cfg)}, {bars.index[0]:%Y-%m-%d} .. {bars.index[-1]:%Y-%m-%d}"

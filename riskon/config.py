@@ -28,7 +28,8 @@ SECTIONS: dict[str, dict[str, Param]] = {
     "data": {
         "index": Param("^RUT", str, "Yahoo symbol of the signal index (^RUT, IWN, ...)"),
         "asset": Param("BTC-USD", str, "traded symbol: Yahoo (BTC-USD) or exchange:BASE/QUOTE"),
-        "timeframe": Param("1d", str, "bar length of the traded asset", choices=("1d", "4h", "1h")),
+        # metrics, the store and reports assume one bar per calendar day; alignment itself handles any bar length
+        "timeframe": Param("1d", str, "bar length of the traded asset", choices=("1d",)),
         "start": Param(None, str, "first traded bar date YYYY-MM-DD", nullable=True),
         "end": Param(None, str, "last traded bar date YYYY-MM-DD (inclusive)", nullable=True),
         "publication_lag_hours": Param(0.0, float, "hours after the index close before it is usable", 0.0, 240.0),
@@ -169,9 +170,22 @@ def parse(raw: dict[str, Any], where: str = "config") -> RunConfig:
             raise ValueError("[strategy.entry] needs at least one event rule (e.g. ath_confirmed), not only filters")
         if sections["exits"]["rule"] is not None:
             compose.build(sections["exits"]["rule"], "[exits.rule]")
+        if sections["exits"]["index_below_break"]:
+            no_level = [leaf.rule.name for leaf in entry.leaves() if leaf.rule.kind == "event" and not leaf.rule.level]
+            if no_level:
+                raise ValueError(
+                    f"[exits] index_below_break needs event rules that report a break level; {', '.join(no_level)} "
+                    "does not"
+                )
     except ValueError as e:
         raise ConfigError(f"{where}: {e}") from None
     tg = sections["target"]
+    given_asset = (raw.get("data") or {}).get("asset") if isinstance(raw.get("data"), dict) else None
+    if tg["assets"] is not None and given_asset is not None and given_asset != tg["assets"][0]:
+        raise ConfigError(
+            f"{where}: [data] asset = {given_asset!r} but [target] assets starts with {tg['assets'][0]!r}; "
+            "drop [data] asset (the targets are traded) or make them agree"
+        )
     assets = tg["assets"] if tg["assets"] is not None else [sections["data"]["asset"]]
     if not assets or not all(isinstance(a, str) and a for a in assets) or len(set(assets)) != len(assets):
         raise ConfigError(f"{where}: [target] assets must be a non-empty list of distinct symbols")

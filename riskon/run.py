@@ -120,6 +120,15 @@ def build_bars(
     calendar = pd.date_range(first, last, freq=step).as_unit("us").rename("time")
     master = pd.DataFrame(index=calendar)
     master.attrs.update(timeframe=tf)
+    for sym, f in raw.items():
+        expected = pd.date_range(f.index[0], f.index[-1], freq=step)
+        missing = expected.difference(f.index)
+        if len(missing):
+            shown = ", ".join(missing[:5].strftime("%Y-%m-%d %H:%M"))
+            raise DataError(
+                f"{sym} has {len(missing)} missing bar(s) inside its history ({shown}); a fill there would be "
+                "undefined: import a complete series or trade another one"
+            )
     assets = {sym: f[["open", "high", "low", "close", "volume"]].reindex(calendar) for sym, f in raw.items()}
     for sym, f in assets.items():
         f["volume"] = base_volume(sym, f)

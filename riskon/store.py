@@ -42,7 +42,10 @@ CREATE TABLE IF NOT EXISTS runs (
     returns_start TIMESTAMP, returns DOUBLE[], bench_id VARCHAR
 );
 CREATE TABLE IF NOT EXISTS benchmarks (bench_id VARCHAR PRIMARY KEY, returns DOUBLE[]);
+CREATE TABLE IF NOT EXISTS sweep_runs (sweep_id VARCHAR, run_id VARCHAR, PRIMARY KEY (sweep_id, run_id));
+CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
 """
+SCHEMA_VERSION = "2"
 _SCALARS = ["run_id", "sweep_id", "params", "status", "error", *METRICS, "seconds", "finished", "worker", "engine",
             "returns_start", "bench_id"]  # fmt: skip
 
@@ -61,7 +64,11 @@ def bench_id(returns) -> str:
     return hashlib.sha256(np.asarray(returns, dtype="float64").tobytes()).hexdigest()[:20]
 
 
-class StoreBusy(RuntimeError):
+class StoreError(RuntimeError):
+    """The results file cannot be used (locked too long, not a DuckDB file, an older layout)."""
+
+
+class StoreBusy(StoreError):
     """The database stayed locked by another process for longer than the timeout."""
 
 
@@ -95,10 +102,20 @@ class Store:
                 delay = min(delay * 1.5, 0.5)
         try:
             if not read_only:
+                self._check_schema(con)
                 con.execute(SCHEMA)
+                con.execute("INSERT INTO store_meta VALUES ('schema', ?) ON CONFLICT DO NOTHING", [SCHEMA_VERSION])
             yield con
         finally:
             con.close()
+
+    def _check_schema(self, con) -> None:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if "runs" in tables and "store_meta" not in tables:
+            raise StoreError(
+                f"{self.path} was written by an older riskon with another layout; "
+                "use a new file with --db (the old one is left as it is)"
+            )
 
     def put_sweep(self, row: dict) -> None:
         """Insert a sweep, or update its status and size if it exists (resume)."""
@@ -120,7 +137,20 @@ class Store:
         if not self.path.exists():
             return set()
         with self.connect() as con:
-            return {r[0] for r in con.execute("SELECT run_id FROM runs WHERE sweep_id = ?", [sweep_id]).fetchall()}
+            rows = con.execute("SELECT run_id FROM sweep_runs WHERE sweep_id = ?", [sweep_id]).fetchall()
+        return {r[0] for r in rows}
+
+    def link_existing(self, sweep_id: str, run_ids: list[str]) -> set[str]:
+        """Attach runs another sweep already computed (same id = same result) to this sweep; return them."""
+        if not run_ids or not self.path.exists():
+            return set()
+        with self.connect() as con:
+            con.register("wanted", pd.DataFrame({"run_id": run_ids}))
+            found = {r[0] for r in con.execute("SELECT run_id FROM runs JOIN wanted USING (run_id)").fetchall()}
+            if found:
+                con.register("found", pd.DataFrame({"sweep_id": sweep_id, "run_id": sorted(found)}))
+                con.execute("INSERT INTO sweep_runs SELECT sweep_id, run_id FROM found ON CONFLICT DO NOTHING")
+        return found
 
     def write_batch(self, rows: list[dict], fault: str | None = None) -> int:
         """Commit a batch of runs in one transaction; runs already stored are left as they are.
@@ -148,7 +178,8 @@ class Store:
             con.execute("BEGIN TRANSACTION")
             con.register("batch", table)
             con.register("bbatch", btable)
-            con.execute(f"INSERT INTO runs SELECT {cols} FROM batch ON CONFLICT (run_id) DO NOTHING")
+            con.execute(f"INSERT INTO runs ({cols}) SELECT {cols} FROM batch ON CONFLICT (run_id) DO NOTHING")
+            con.execute("INSERT INTO sweep_runs SELECT sweep_id, run_id FROM batch ON CONFLICT DO NOTHING")
             con.execute("INSERT INTO benchmarks SELECT * FROM bbatch ON CONFLICT (bench_id) DO NOTHING")
             if fault == "in_batch":
                 os.kill(os.getpid(), 9)  # fault injection for the crash tests: die inside the transaction
@@ -163,7 +194,8 @@ class Store:
             return con.execute(
                 "SELECT s.sweep_id, s.name, s.status, s.n_total, s.created, s.strategy_key, "
                 "count(r.run_id) AS runs, count(r.run_id) FILTER (WHERE r.status = 'ok') AS ok "
-                "FROM sweeps s LEFT JOIN runs r USING (sweep_id) GROUP BY ALL ORDER BY s.created DESC"
+                "FROM sweeps s LEFT JOIN sweep_runs l USING (sweep_id) LEFT JOIN runs r ON r.run_id = l.run_id "
+                "GROUP BY ALL ORDER BY s.created DESC"
             ).df()
 
     def find_sweep(self, name_or_id: str | None) -> dict:
@@ -180,10 +212,19 @@ class Store:
 
     def runs(self, sweep_id: str | None = None, with_returns: bool = False) -> pd.DataFrame:
         """Runs (of one sweep, or all) with their parameters expanded into columns."""
-        cols = "*" if with_returns else "* EXCLUDE (returns)"
-        where, args = ("WHERE sweep_id = ?", [sweep_id]) if sweep_id else ("", [])
+        cols = "r.*" if with_returns else "r.* EXCLUDE (returns)"
+        if sweep_id:
+            sql = (
+                f"SELECT {cols} FROM runs r JOIN sweep_runs l ON l.run_id = r.run_id "
+                "WHERE l.sweep_id = ? ORDER BY r.run_id"
+            )
+            args = [sweep_id]
+        else:
+            sql, args = f"SELECT {cols} FROM runs r ORDER BY r.run_id", []
         with self.connect(read_only=True) as con:
-            df = con.execute(f"SELECT {cols} FROM runs {where} ORDER BY run_id", args).df()
+            df = con.execute(sql, args).df()
+        if sweep_id:
+            df["sweep_id"] = sweep_id
         params = pd.DataFrame([json.loads(p) for p in df["params"]], index=df.index) if len(df) else pd.DataFrame()
         params.columns = [short_name(c, list(params.columns)) for c in params.columns]
         return pd.concat([df[["run_id", "sweep_id"]], params, df.drop(columns=["run_id", "sweep_id"])], axis=1)

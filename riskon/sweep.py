@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 import traceback
 from collections import OrderedDict
@@ -90,6 +91,19 @@ def _init_worker(base: dict, frames: dict, engine: str = "backtrader") -> None:
     _WORKER.update(base=base, frames=frames, bars=OrderedDict(), engine=engine)
 
 
+def _init_pool_worker(base: dict, frames: dict, engine: str, parent: int) -> None:
+    """A local pool worker: ``_init_worker``, then exit if the sweep process dies (kill -9 leaves no orphans)."""
+    _init_worker(base, frames, engine)
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="riskon-parent-watch", daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    # A pool worker blocks forever on its task queue once the driver is killed (it holds both pipe ends)
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
 def _bars_for(cfg: RunConfig):
     from riskon.run import _cut, build_bars
 
@@ -150,10 +164,10 @@ def evaluate(overrides: dict, rid: str, sweep_id: str) -> dict:
 
 
 def _evaluate_dask(state, overrides: dict, rid: str, sweep_id: str) -> dict:
-    base, frames, engine = state
-    if _WORKER.get("token") != id(state):
+    token, base, frames, engine = state
+    if _WORKER.get("token") != token:  # a new sweep's data: never reuse another sweep's config or bars
         _init_worker(base, frames, engine)
-        _WORKER["token"] = id(state)
+        _WORKER["token"] = token
     return evaluate(overrides, rid, sweep_id)
 
 
@@ -178,7 +192,9 @@ def _fault() -> tuple[str, int] | None:
     spec = os.environ.get(FAULT_ENV)
     if not spec:
         return None
-    kind, k = spec.split(":")
+    kind, _, k = spec.partition(":")
+    if kind not in ("after_batch", "in_batch") or not k.isdigit():
+        raise ConfigError(f"{FAULT_ENV}={spec!r}: use after_batch:K or in_batch:K")
     return kind, int(k)
 
 
@@ -188,9 +204,8 @@ def _evaluate_local(tasks, base, frames, workers: int, engine: str) -> Iterator[
         for ov, rid, sid in tasks:
             yield evaluate(ov, rid, sid)
         return
-    ex = ProcessPoolExecutor(
-        workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(base, frames, engine)
-    )
+    init = (base, frames, engine, os.getpid())
+    ex = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_pool_worker, initargs=init)
     try:
         pending = set()
         it = iter(tasks)
@@ -222,7 +237,9 @@ def _evaluate_dask_cluster(tasks, base, frames, workers: int, scheduler: str, en
     else:
         client = Client(scheduler, timeout=20)
     try:
-        state = client.scatter((base, frames, engine), broadcast=True)
+        import uuid
+
+        state = client.scatter((uuid.uuid4().hex, base, frames, engine), broadcast=True)
         futures = [client.submit(_evaluate_dask, state, *t, pure=False, retries=3) for t in tasks]
         for fut in as_completed(futures):
             yield fut.result()
@@ -264,25 +281,23 @@ def run_sweep(
     engine = choose_engine(engine, [c for _, c in combos], announce)
     frames = {(s, tf): load(s, tf, cache=cache, announce=announce) for s, tf in _series_needed([c for _, c in combos])}
     fps = {f"{s}@{tf}": f.attrs["fingerprint"] for (s, tf), f in frames.items()}
-    sweep_id = _hash({"name": cfg0.name, "config": base, "spec": spec.__dict__, "data": fps, "code": code_version()})[
-        :12
-    ]
+    ident = {"name": cfg0.name, "config": base, "spec": spec.__dict__, "data": fps, "engine": engine}
+    sweep_id = _hash({**ident, "code": code_version()})[:12]
+    unique: dict[str, dict] = {}  # the same run twice in one grid (e.g. a swept description) runs once
+    for overrides, cfg in combos:
+        unique.setdefault(run_id(cfg, {k: fps[k] for k in _fps_of(cfg, fps)}, engine), overrides)
     store = Store(db)
     store.put_sweep(
         {"sweep_id": sweep_id, "name": cfg0.name, "config_text": text, "spec": json.dumps(spec.__dict__, default=str),
-         "fingerprints": fps, "code_version": code_version(), "status": "running", "n_total": len(combos),
+         "fingerprints": fps, "code_version": code_version(), "status": "running", "n_total": len(unique),
          "strategy_key": strategy_key(cfg0)}
     )  # fmt: skip
-    done = store.done_ids(sweep_id)
-    tasks = []
-    for overrides, cfg in combos:
-        rid = run_id(cfg, {k: fps[k] for k in _fps_of(cfg, fps)}, engine)
-        if rid not in done:
-            tasks.append((overrides, rid, sweep_id))
-    already = len(combos) - len(tasks)
+    done = store.done_ids(sweep_id) | store.link_existing(sweep_id, list(unique))
+    tasks = [(ov, rid, sweep_id) for rid, ov in unique.items() if rid not in done]
+    already = len(unique) - len(tasks)
     if announce:
         announce(
-            f"sweep {cfg0.name} ({sweep_id}): {len(combos)} combinations"
+            f"sweep {cfg0.name} ({sweep_id}): {len(unique)} combinations"
             + (f", {skipped} skipped by rule constraints" if skipped else "")
             + (f", {already} already stored; running {len(tasks)}" if already else "")
         )
@@ -310,11 +325,11 @@ def run_sweep(
                 batch = []
         _commit(store, batch, batches, fault)
         store.set_status(sweep_id, "done")
-    except KeyboardInterrupt:
+    except BaseException as e:  # Ctrl-C, a dead worker pool, a lost scheduler: keep what finished
         _commit(store, batch, batches, None)
-        store.set_status(sweep_id, "interrupted")
+        store.set_status(sweep_id, "interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
         raise
-    return SweepResult(sweep_id, cfg0.name, len(combos), already, ran, failed, skipped, time.perf_counter() - t0,
+    return SweepResult(sweep_id, cfg0.name, len(unique), already, ran, failed, skipped, time.perf_counter() - t0,
                        executor, store.runs(sweep_id))  # fmt: skip
 
 

@@ -97,9 +97,8 @@ class Combine(Node):
         session = np.full(len(on), np.datetime64("NaT"), dtype="datetime64[us]")
         # the level and session come from the first child that fired and carries one
         for p in reversed(parts):
-            take = p.on & ~np.isnan(p.level)
-            level = np.where(take, p.level, level)
-            session = np.where(take & ~np.isnat(p.session), p.session, session)
+            level = np.where(p.on & ~np.isnan(p.level), p.level, level)
+            session = np.where(p.on & ~np.isnat(p.session), p.session, session)
         return BarSignal(on, np.where(on, level, np.nan), np.where(on, session, np.datetime64("NaT")))
 
     def leaves(self) -> list[Leaf]:
@@ -132,6 +131,8 @@ def build(spec: Any, where: str = "rule") -> Node:
         raise ValueError(f"{where}: a rule table needs exactly one of rule, all_of, any_of, not; got {sorted(spec)}")
     op = ops[0]
     if op == "rule":
+        if not isinstance(spec["rule"], str):
+            raise ValueError(f"{where}: rule must be a rule name (text), got {spec['rule']!r}")
         params = {k: v for k, v in spec.items() if k != "rule"}
         if isinstance(params.get("params"), dict) and len(params) == 1:
             params = params["params"]
@@ -152,6 +153,8 @@ def has_event(node: Node) -> bool:
         return node.rule.kind == "event"
     if isinstance(node, Not):
         return False
+    if node.op == "any_of":  # every alternative must be an event, or a filter alone would open trades
+        return all(has_event(c) for c in node.children)
     return any(has_event(c) for c in node.children)
 
 

@@ -114,7 +114,9 @@ def test_nested_spec_builds_the_tree():
 def test_has_event_needs_an_event_outside_not():
     assert not has_event(build({"all_of": ["index_above_ma", "asset_above_ma"]}))
     assert not has_event(build({"not": "ath_confirmed"}))
-    assert has_event(build({"any_of": ["index_above_ma", {"all_of": ["n_day_high"]}]}))
+    # any_of needs an event in every alternative: a lone filter branch would open trades on a state
+    assert not has_event(build({"any_of": ["index_above_ma", {"all_of": ["n_day_high"]}]}))
+    assert has_event(build({"any_of": ["ath_confirmed", {"all_of": ["n_day_high", "index_above_ma"]}]}))
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,7 @@ class Rule:
     name: ClassVar[str] = ""
     kind: ClassVar[str] = "event"  # "event" (fires entries) or "filter" (a state that gates them)
     on: ClassVar[str] = "index"  # "index": per index session; "asset": per bar of the traded asset
+    level: ClassVar[bool] = False  # True when ``compute`` also returns the broken ``level`` of each signal
     params: ClassVar[dict[str, Param]] = {}
     #: optional check between parameters: returns an error message, or None when the values are fine
     constraint: ClassVar[Callable[[dict[str, Any]], str | None] | None] = None

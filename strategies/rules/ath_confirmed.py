@@ -18,6 +18,7 @@ class AthConfirmed(Rule):
     """Confirmed new all-time closing high of the index (DESIGN.md §5)."""
 
     name = "ath_confirmed"
+    level = True
     params = {
         "threshold": Param(0.0, float, "fraction above the prior high", 0.0, 0.5, sweep=(0.0, 0.03, 0.005)),
         "confirm_days": Param(1, int, "index sessions, break day included", 1, 60, sweep=(1, 10, 1)),

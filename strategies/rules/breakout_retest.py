@@ -20,6 +20,7 @@ class BreakoutRetest(Rule):
     """Break of the prior ATH, a pullback to within ``retest_pct`` of it, then a higher close."""
 
     name = "breakout_retest"
+    level = True
     params = {
         "retest_pct": Param(
             0.02, float, "fraction above the broken level that counts as a retest", 0.0, 0.2, sweep=(0.005, 0.05, 0.005)

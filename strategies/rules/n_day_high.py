@@ -17,6 +17,7 @@ class NDayHigh(Rule):
     """Close > the highest close of the ``window`` sessions before it."""
 
     name = "n_day_high"
+    level = True
     params = {
         "window": Param(252, int, "index sessions", 2, 2520, sweep=(20, 260, 20)),
         "threshold": Param(0.0, float, "fraction above that high", 0.0, 0.5, sweep=(0.0, 0.02, 0.005)),

@@ -19,6 +19,7 @@ class WeeklyCloseHigh(Rule):
     """A week-ending session whose close beats all earlier week-ending closes by ``threshold``."""
 
     name = "weekly_close_high"
+    level = True
     params = {
         "threshold": Param(
             0.0, float, "fraction above the prior weekly-close record", 0.0, 0.5, sweep=(0.0, 0.02, 0.005)
