@@ -26,10 +26,10 @@ app.command("report")(cli_sweep.report_cmd)
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
-    from riskon.store import StoreBusy
+    from riskon.store import StoreError
     from strategies.strategy import OrderFailed
 
-    errors: list[type[BaseException]] = [DataError, NetworkError, OrderFailed, StoreBusy]
+    errors: list[type[BaseException]] = [DataError, NetworkError, OrderFailed, StoreError]
     try:
         from riskon.config import ConfigError as _ConfigError
 

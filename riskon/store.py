@@ -91,13 +91,13 @@ class Store:
             try:
                 con = duckdb.connect(str(self.path), read_only=read_only)
                 break
-            except duckdb.IOException as e:
+            except duckdb.Error as e:
                 if "lock" not in str(e).lower() or time.monotonic() > deadline:
                     if "lock" in str(e).lower():
                         raise StoreBusy(
                             f"{self.path} stayed locked by another process for {self.timeout:g} s"
                         ) from None
-                    raise
+                    raise StoreError(f"{self.path} cannot be opened as a riskon results database: {e}") from None
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 1.5, 0.5)
         try:
