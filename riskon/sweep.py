@@ -398,43 +398,48 @@ def _run_optuna(
     study = optuna.create_study(direction=spec.direction, sampler=sampler)
     ran = failed = 0
     batch: list[dict] = []
-    for trial_no in range(spec.n):
-        trial = study.ask()
-        overrides = {}
-        for p, vals in spec.values.items():
-            rng = spec.ranges[p]
-            if rng is not None and all(isinstance(x, int) for x in rng):
-                overrides[p] = trial.suggest_int(p, rng[0], rng[1], step=rng[2])
-            elif rng is not None:
-                overrides[p] = trial.suggest_float(p, rng[0], vals[-1], step=rng[2])
-                overrides[p] = round(overrides[p], 10)
+    try:
+        for trial_no in range(spec.n):
+            trial = study.ask()
+            overrides = {}
+            for p, vals in spec.values.items():
+                rng = spec.ranges[p]
+                if rng is not None and all(isinstance(x, int) for x in rng):
+                    overrides[p] = trial.suggest_int(p, rng[0], rng[1], step=rng[2])
+                elif rng is not None:
+                    overrides[p] = trial.suggest_float(p, rng[0], vals[-1], step=rng[2])
+                    overrides[p] = round(overrides[p], 10)
+                else:
+                    overrides[p] = trial.suggest_categorical(p, vals)
+            try:
+                cfg = parse(apply(base, overrides), str(path))
+            except ConfigError:
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                continue
+            rid = run_id(cfg, {k: fps[k] for k in _fps_of(cfg, fps)}, engine)
+            if rid in known:
+                value = known[rid].get(spec.objective)
             else:
-                overrides[p] = trial.suggest_categorical(p, vals)
-        try:
-            cfg = parse(apply(base, overrides), str(path))
-        except ConfigError:
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            continue
-        rid = run_id(cfg, {k: fps[k] for k in _fps_of(cfg, fps)}, engine)
-        if rid in known:
-            value = known[rid].get(spec.objective)
-        else:
-            row = evaluate(overrides, rid, sweep_id)
-            row.pop("traceback", None)
-            batch.append(row)
-            known[rid] = row
-            ran += 1
-            failed += row["status"] != "ok"
-            value = row.get(spec.objective)
-        if value is None or not np.isfinite(value):
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        else:
-            study.tell(trial, float(value))
-        if progress:
-            progress(trial_no + 1, spec.n)
-        if len(batch) >= spec.batch_size:
-            store.write_batch(batch)
-            batch = []
+                row = evaluate(overrides, rid, sweep_id)
+                row.pop("traceback", None)
+                batch.append(row)
+                known[rid] = row
+                ran += 1
+                failed += row["status"] != "ok"
+                value = row.get(spec.objective)
+            if value is None or not np.isfinite(value):
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(trial, float(value))
+            if progress:
+                progress(trial_no + 1, spec.n)
+            if len(batch) >= spec.batch_size:
+                store.write_batch(batch)
+                batch = []
+    except BaseException as e:  # keep what finished, mark the sweep
+        store.write_batch(batch)
+        store.set_status(sweep_id, "interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
+        raise
     store.write_batch(batch)
     store.set_status(sweep_id, "done")
     return SweepResult(sweep_id, cfg0.name, spec.n, spec.n - ran, ran, failed, 0, time.perf_counter() - t0,
