@@ -3,6 +3,9 @@
 The grid varies exit parameters of the seed strategy (trailing stop x index drawdown x max holding
 days = 200 combinations) over the full history, so ``optstrategy`` can run the very same
 ``RiskOn`` strategy on one preloaded feed. Every path uses ``stdstats=False`` and no analyzers.
+riskon runs the grid on both of its engines (backtrader, and the vectorised ``fast`` simulator held
+equal to it by the parity tests), serially, on a local process pool and on a Dask LocalCluster;
+each rate includes worker start-up, data shipping and the DuckDB writes.
 Run: ``RISKON_DATA=../shared/data python bench/sweep.py [--combos 200] [--workers 2]``.
 """
 
@@ -80,12 +83,12 @@ def bench_optstrategy(combos: list[dict], maxcpus: int) -> float:
     return len(results) / (time.perf_counter() - t)
 
 
-def bench_riskon(path: Path, workers: int, scheduler: str | None) -> float:
+def bench_riskon(path: Path, workers: int, scheduler: str | None, engine: str) -> float:
     from riskon.sweep import run_sweep
 
     db = Path(tempfile.mkdtemp()) / "bench.duckdb"
     t = time.perf_counter()
-    res = run_sweep(path, db=db, workers=workers, scheduler=scheduler)
+    res = run_sweep(path, db=db, workers=workers, scheduler=scheduler, engine=engine)
     elapsed = time.perf_counter() - t
     assert res.failed == 0 and res.ran == res.total, res
     shutil.rmtree(db.parent)
@@ -105,15 +108,19 @@ def main() -> None:
     rates = {}
     rates["optstrategy, 1 process"] = bench_optstrategy(combos, 1)
     rates[f"optstrategy, {args.workers} processes"] = bench_optstrategy(combos, args.workers)
-    rates["riskon serial"] = bench_riskon(path, 1, None)
-    rates[f"riskon local pool, {args.workers} workers"] = bench_riskon(path, args.workers, None)
-    if not args.skip_dask:
-        rates[f"riskon Dask LocalCluster, {args.workers} workers"] = bench_riskon(path, args.workers, "local")
+    for engine in ("backtrader", "fast"):
+        rates[f"riskon {engine}, serial"] = bench_riskon(path, 1, None, engine)
+        rates[f"riskon {engine}, local pool x{args.workers}"] = bench_riskon(path, args.workers, None, engine)
+        if not args.skip_dask:
+            rates[f"riskon {engine}, Dask LocalCluster x{args.workers}"] = bench_riskon(
+                path, args.workers, "local", engine
+            )
     base = rates[f"optstrategy, {args.workers} processes"]
     print(f"{len(combos)} combinations of the seed strategy over the full history ({os.cpu_count()} cores)")
-    print(f"{'path':<40} {'runs/s':>8} {'x optstrategy':>14}")
+    print(f"| path | runs/s | × optstrategy ({args.workers} processes) |")
+    print("|---|---:|---:|")
     for name, rate in rates.items():
-        print(f"{name:<40} {rate:8.2f} {rate / base:14.2f}")
+        print(f"| {name} | {rate:.2f} | {rate / base:.2f} |")
 
 
 if __name__ == "__main__":
