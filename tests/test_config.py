@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from clitools import riskon_cmd
 from riskon.config import SECTIONS, ConfigError, RunConfig, load, parse
 from strategies import rules
 
@@ -27,17 +26,6 @@ def error_of(raw: dict) -> str:
     with pytest.raises(ConfigError) as info:
         parse(raw)
     return str(info.value)
-
-
-def riskon_cmd() -> list[str]:
-    """The installed ``riskon`` entry point (beside this interpreter), or its module equivalent."""
-    script = Path(sys.executable).with_name("riskon")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("riskon")
-    if found:
-        return [found]
-    return [sys.executable, "-c", "import sys; from riskon.cli import main; sys.argv[0] = 'riskon'; main()"]
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -10,9 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from clitools import riskon_cmd
 from riskon.cli_run import LABELS
 from riskon.config import parse
 from riskon.metrics import METRICS, format_metric
@@ -208,14 +207,6 @@ def test_accounting(result):
 
 
 # ------------------------------------------------------------------------------------------ the CLI, end to end
-def riskon_cmd() -> list[str]:
-    script = Path(sys.executable).with_name("riskon")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("riskon")
-    if found:
-        return [found]
-    return [sys.executable, "-c", "import sys; from riskon.cli import main; sys.argv[0] = 'riskon'; main()"]
 
 
 @pytest.fixture(scope="module")

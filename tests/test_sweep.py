@@ -19,10 +19,8 @@ import math
 import os
 import random
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import time
 import tomllib
 from pathlib import Path
@@ -32,6 +30,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from clitools import riskon_cmd
 from riskon.config import ConfigError, parse
 from riskon.metrics import METRICS, format_metric
 from riskon.run import run
@@ -139,14 +138,6 @@ def assert_same_runs(got: dict[str, tuple], want: dict[str, tuple]) -> None:
 
 
 # -- the riskon command line in subprocesses ---------------------------------------------------------
-def riskon_cmd() -> list[str]:
-    script = Path(sys.executable).with_name("riskon")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("riskon")
-    if found:
-        return [found]
-    return [sys.executable, "-c", "import sys; from riskon.cli import main; sys.argv[0] = 'riskon'; main()"]
 
 
 def cli_env(**extra: str | None) -> dict[str, str]:

@@ -19,6 +19,7 @@ from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
+import numpy as np
 import pandas as pd
 
 from strategies.params import Param, check_params, did_you_mean
@@ -99,3 +100,11 @@ def make(name: str, **values: Any) -> Rule:
 def sma(values: pd.Series, window: int) -> pd.Series:
     """Trailing simple moving average (NaN until ``window`` values exist): uses the past only."""
     return values.rolling(window, min_periods=window).mean()
+
+
+def prior_high(close: np.ndarray) -> np.ndarray:
+    """The highest close strictly before each row (NaN for the first): the level a new high must beat."""
+    out = np.full(len(close), np.nan)
+    if len(close) > 1:
+        out[1:] = np.maximum.accumulate(close)[:-1]
+    return out

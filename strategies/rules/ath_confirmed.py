@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from strategies.params import Param
-from strategies.rules import Rule
+from strategies.rules import Rule, prior_high
 
 
 class AthConfirmed(Rule):
@@ -29,10 +29,8 @@ class AthConfirmed(Rule):
         """Per session: ``signal`` on confirming sessions, ``level`` = the confirmed break level B."""
         close = sessions["idx_close"].to_numpy(dtype="float64")
         n = len(close)
-        prior_high = np.full(n, np.nan)
-        if n > 1:
-            prior_high[1:] = np.maximum.accumulate(close)[:-1]
-        level = prior_high * (1.0 + self.values["threshold"])
+        prior = prior_high(close)
+        level = prior * (1.0 + self.values["threshold"])
         with np.errstate(invalid="ignore"):
             brk = close > level  # NaN level (first session) compares False
         signal = np.zeros(n, dtype=bool)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from strategies.params import Param
-from strategies.rules import Rule
+from strategies.rules import Rule, prior_high
 
 
 class BreakoutRetest(Rule):
@@ -32,11 +32,9 @@ class BreakoutRetest(Rule):
         """``signal`` on the confirming higher close; ``level`` = the broken all-time high L."""
         close = sessions["idx_close"].to_numpy(dtype="float64")
         n = len(close)
-        prior_high = np.full(n, np.nan)
-        if n > 1:
-            prior_high[1:] = np.maximum.accumulate(close)[:-1]
+        prior = prior_high(close)
         with np.errstate(invalid="ignore"):
-            brk = close > prior_high
+            brk = close > prior
         pct, horizon = self.values["retest_pct"], self.values["max_days"]
         signal = np.zeros(n, dtype=bool)
         level = np.full(n, np.nan)
@@ -44,7 +42,7 @@ class BreakoutRetest(Rule):
         state, lvl, start, retested = "idle", np.nan, -1, False
         for t in range(n):
             if brk[t]:
-                state, lvl, start, retested = "armed", prior_high[t], t, False
+                state, lvl, start, retested = "armed", prior[t], t, False
                 continue
             if state != "armed":
                 continue
