@@ -23,7 +23,8 @@ from feeds.symbols import split_exchange_symbol
 from riskon.config import RunConfig, entry_spec
 from riskon.metrics import metrics
 from strategies import compose
-from strategies.backtest import BacktestResult, StrategyParams, backtest, check_accounting
+from strategies.backtest import BacktestResult, StrategyParams, backtest, check_accounting, equity_returns
+from strategies.strategy import SIZE_HAIRCUT
 
 
 @dataclass
@@ -57,9 +58,7 @@ class Result:
     @property
     def benchmark_returns(self) -> pd.Series:
         """Buy-and-hold returns of the same asset over the same dates."""
-        prev = self.benchmark.shift(1)
-        prev.iloc[0] = self.backtest.initial_cash
-        return (self.benchmark / prev - 1.0).rename("buy_and_hold")
+        return equity_returns(self.benchmark, self.backtest.initial_cash).rename("buy_and_hold")
 
 
 def strategy_params(config: RunConfig) -> StrategyParams:
@@ -181,7 +180,7 @@ def buy_and_hold(assets: dict[str, pd.DataFrame], params: StrategyParams) -> pd.
         opens = frame["open"].to_numpy()
         start = int(np.flatnonzero(~np.isnan(opens))[0])
         price = opens[start] * (1.0 + params.slippage)
-        size = budget / (price * (1.0 + params.fee)) * (1.0 - 1e-9)
+        size = budget / (price * (1.0 + params.fee)) * (1.0 - SIZE_HAIRCUT)
         cash -= size * price * (1.0 + params.fee)
         close = frame["close"].to_numpy()
         last = int(np.flatnonzero(~np.isnan(close))[-1])
@@ -242,7 +241,7 @@ def run_prepared(
     if problems:
         raise RuntimeError(f"{config.name}: accounting check failed: {'; '.join(problems)}")
     bh = buy_and_hold(assets, params)
-    bh_ret = bh / bh.shift(1).fillna(params.cash) - 1.0
+    bh_ret = equity_returns(bh, params.cash)
     positions = result.positions
     table = pd.DataFrame(
         {

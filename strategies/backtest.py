@@ -63,9 +63,7 @@ class BacktestResult:
     @property
     def returns(self) -> pd.Series:
         """Daily (per-bar) returns of the equity, the first against the initial cash."""
-        prev = self.equity.shift(1)
-        prev.iloc[0] = self.initial_cash
-        return (self.equity / prev - 1.0).rename("returns")
+        return equity_returns(self.equity, self.initial_cash).rename("returns")
 
     @property
     def turnover(self) -> float:
@@ -91,6 +89,13 @@ class BacktestResult:
                 "open": g["open"].any(),
             }
         )
+
+
+def equity_returns(equity: pd.Series, initial_cash: float) -> pd.Series:
+    """Bar-to-bar returns of an equity curve, the first bar against the starting cash."""
+    prev = equity.shift(1)
+    prev.iloc[0] = initial_cash
+    return equity / prev - 1.0
 
 
 def spans(assets: dict[str, pd.DataFrame]) -> list[tuple[int, int]]:

@@ -16,6 +16,7 @@ import pandas as pd
 from numba import njit
 
 from strategies.backtest import TRADE_COLUMNS, BacktestResult, StrategyParams
+from strategies.strategy import SIZE_HAIRCUT
 
 REASONS = ("trail", "stop", "take_profit", "max_hold", "index_dd", "index_break", "rule", "data_end", "open")
 _R_DATA_END, _R_OPEN = 7, 8
@@ -81,7 +82,7 @@ def _simulate(
                 if not chosen[j]:
                     continue
                 price = opens[j, i] * (1.0 + slip)
-                size = budget / (price * (1.0 + fee)) * (1.0 - 1e-9)
+                size = budget / (price * (1.0 + fee)) * (1.0 - SIZE_HAIRCUT)
                 if liq_cap == liq_cap:  # not NaN: cap at a share of the fill bar's volume
                     cap = liq_cap * volumes[j, i]
                     if size > cap:

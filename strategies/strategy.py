@@ -204,7 +204,7 @@ class RiskOn(bt.Strategy):
         backtrader fills it at that level, or at the open when the bar gaps below it.
         """
         self._cancel_stop()
-        (j, size), = self._legs.items()
+        ((j, size),) = self._legs.items()
         entry = self._cost / size
         levels = []
         if self.p.stop is not None:
