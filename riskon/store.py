@@ -55,8 +55,29 @@ def _list_array(values: list) -> pa.Array:
     lengths = np.array([0 if v is None else len(v) for v in values], dtype=np.int32)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
     flat = np.concatenate([np.asarray(v, dtype="float64") for v in values if v is not None] or [np.empty(0)])
-    mask = pa.array([v is None for v in values])
+    mask = pa.array([v is None for v in values], type=pa.bool_())
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=pa.float64()), mask=mask)
+
+
+#: Rows per row group of files this store writes. A sweep batch of a few thousand runs then fills whole row
+#: groups, which DuckDB writes to the file once, instead of logging them and rewriting one ever-growing row
+#: group at every commit (DuckDB's default is 122,880 rows; 10,000 fast runs' returns wrote ~2x slower).
+ROW_GROUP_SIZE = 2048
+
+
+def _open_for_writing(path: Path):
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH '{_sql_text(path)}' AS store (ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+        con.execute("USE store")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _sql_text(path: Path) -> str:
+    return str(path).replace("'", "''")
 
 
 def bench_id(returns) -> str:
@@ -89,7 +110,7 @@ class Store:
         delay = 0.02
         while True:
             try:
-                con = duckdb.connect(str(self.path), read_only=read_only)
+                con = duckdb.connect(str(self.path), read_only=True) if read_only else _open_for_writing(self.path)
                 break
             except duckdb.Error as e:
                 if "lock" not in str(e).lower() or time.monotonic() > deadline:
@@ -162,11 +183,17 @@ class Store:
             return 0
         rows = [dict(r) for r in rows]
         benches = {}
+        ids: dict[int, str] = {}  # many rows share one buy-and-hold array: hash each array object once
         for r in rows:
             b = r.pop("bench", None)
-            r["bench_id"] = None if b is None else bench_id(b)
-            if b is not None:
-                benches[r["bench_id"]] = b
+            if b is None:
+                r["bench_id"] = None
+            else:
+                key = ids.get(id(b))
+                if key is None:
+                    key = ids[id(b)] = bench_id(b)
+                    benches[key] = b
+                r["bench_id"] = key
             r.setdefault("engine", None)
         scalars = pd.DataFrame(rows).reindex(columns=_SCALARS)
         table = pa.Table.from_pandas(scalars, preserve_index=False).append_column(
@@ -178,7 +205,10 @@ class Store:
             con.execute("BEGIN TRANSACTION")
             con.register("batch", table)
             con.register("bbatch", btable)
-            con.execute(f"INSERT INTO runs ({cols}) SELECT {cols} FROM batch ON CONFLICT (run_id) DO NOTHING")
+            # an anti-join, not ON CONFLICT DO NOTHING: the same result, ~4x less work on the returns arrays
+            con.execute(
+                f"INSERT INTO runs ({cols}) SELECT {cols} FROM batch WHERE run_id NOT IN (SELECT run_id FROM runs)"
+            )
             con.execute("INSERT INTO sweep_runs SELECT sweep_id, run_id FROM batch ON CONFLICT DO NOTHING")
             con.execute("INSERT INTO benchmarks SELECT * FROM bbatch ON CONFLICT (bench_id) DO NOTHING")
             if fault == "in_batch":

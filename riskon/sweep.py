@@ -1,12 +1,15 @@
 """Parameter sweeps: every combination run once, results committed in batches, resumable.
 
-The main process loads each needed series once and ships it to every worker
-once (a process-pool initializer, or one Dask ``scatter``); a task then carries
-only a dictionary of dotted-path overrides, from which the worker rebuilds and
-validates the full config. Aligned bars are cached per worker for each
-distinct data/rule setting, so exit, target and cost parameters reuse them.
-A run id hashes the canonical parameters, the data fingerprints and the code
-version: rerunning a sweep skips every run already in the store.
+The main process validates every combination and loads each needed series once.
+On the backtrader engine it ships the data to every worker once (a process-pool
+initializer, or one Dask ``scatter``); a task then carries only a dictionary of
+dotted-path overrides, from which the worker rebuilds the config, and aligned bars
+are cached per worker for each distinct data/rule setting. The fast engine takes
+the lean path of ``riskon.fastsweep``: bars built once per setting in this
+process, chunks of hundreds of combinations per task, its pool started (and
+compiling) while the combinations are validated. A run id hashes the canonical
+parameters, the data fingerprints, the code version and the engine: rerunning a
+sweep skips every run already in the store.
 """
 
 from __future__ import annotations
@@ -94,6 +97,10 @@ def _init_worker(base: dict, frames: dict, engine: str = "backtrader") -> None:
 def _init_pool_worker(base: dict, frames: dict, engine: str, parent: int) -> None:
     """A local pool worker: ``_init_worker``, then exit if the sweep process dies (kill -9 leaves no orphans)."""
     _init_worker(base, frames, engine)
+    _watch_parent(parent)
+
+
+def _watch_parent(parent: int) -> None:
     threading.Thread(target=_exit_with_parent, args=(parent,), name="riskon-parent-watch", daemon=True).start()
 
 
@@ -104,14 +111,19 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _bars_for(cfg: RunConfig):
-    from riskon.run import _cut, build_bars
-
-    key = json.dumps(
+def bars_key(cfg: RunConfig) -> str:
+    """What the aligned bars depend on: data, targets, entry rule and exit rule (not exits, targets' sizes, costs)."""
+    return json.dumps(
         [cfg.data, cfg.target["assets"], entry_spec(cfg.strategy, cfg.rule_params), cfg.exits["rule"]],
         sort_keys=True,
         default=str,
     )
+
+
+def _bars_for(cfg: RunConfig):
+    from riskon.run import _cut, build_bars
+
+    key = bars_key(cfg)
     cache = _WORKER["bars"]
     if key not in cache:
         frames = _WORKER["frames"]
@@ -206,24 +218,30 @@ def _evaluate_local(tasks, base, frames, workers: int, engine: str) -> Iterator[
         return
     init = (base, frames, engine, os.getpid())
     ex = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_pool_worker, initargs=init)
+    yield from _pool_results(ex, evaluate, tasks, workers)
+
+
+def _pool_results(ex: ProcessPoolExecutor, fn, tasks, workers: int, flatten: bool = False) -> Iterator[dict]:
+    """Results of ``fn(*task)`` for every task on a pool, a bounded number in flight; the pool is shut down after."""
     try:
         pending = set()
-        it = iter(tasks)
-        for task in it:  # keep a bounded number of tasks in flight so Ctrl-C stops quickly
-            pending.add(ex.submit(evaluate, *task))
+        for task in tasks:  # keep a bounded number of tasks in flight so Ctrl-C stops quickly
+            pending.add(ex.submit(fn, *task))
             if len(pending) >= workers * 4:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for f in done:
-                    yield f.result()
+                    yield from f.result() if flatten else (f.result(),)
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for f in done:
-                yield f.result()
+                yield from f.result() if flatten else (f.result(),)
     finally:
         ex.shutdown(wait=False, cancel_futures=True)
 
 
-def _evaluate_dask_cluster(tasks, base, frames, workers: int, scheduler: str, engine: str) -> Iterator[dict]:
+def _evaluate_dask_cluster(
+    tasks, base, frames, workers: int, scheduler: str, engine: str, chunks=None
+) -> Iterator[dict]:
     from dask.distributed import Client, LocalCluster, as_completed
 
     os.environ["NUMBA_NUM_THREADS"] = "1"
@@ -237,6 +255,11 @@ def _evaluate_dask_cluster(tasks, base, frames, workers: int, scheduler: str, en
     else:
         client = Client(scheduler, timeout=20)
     try:
+        if chunks is not None:  # the fast engine: self-contained chunks, no shared state
+            from riskon.fastsweep import evaluate_dask
+
+            yield from evaluate_dask(chunks, client)
+            return
         import uuid
 
         state = client.scatter((uuid.uuid4().hex, base, frames, engine), broadcast=True)
@@ -277,15 +300,33 @@ def run_sweep(
     t0 = time.perf_counter()
     if spec.method == "optuna":
         return _run_optuna(path, cfg0, raw, base, spec, db, workers, cache, progress, announce, t0, engine)
+    pool = None
+    if engine != "backtrader" and scheduler is None and workers > 1:
+        from riskon.fastsweep import start_pool
+
+        pool = start_pool(workers)  # the fast engine's workers compile while the combinations are validated
+    try:
+        return _run_grid(path, cfg0, text, raw, base, spec, db, workers, scheduler, cache, progress, announce, t0,
+                         engine, pool)  # fmt: skip
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _run_grid(
+    path, cfg0, text, raw, base, spec, db, workers, scheduler, cache, progress, announce, t0, engine, pool
+) -> SweepResult:
     combos, skipped = combinations(raw, spec, str(path))
     engine = choose_engine(engine, [c for _, c in combos], announce)
+    if pool is not None and engine != "fast":
+        pool.shutdown(wait=False, cancel_futures=True)
     frames = {(s, tf): load(s, tf, cache=cache, announce=announce) for s, tf in _series_needed([c for _, c in combos])}
     fps = {f"{s}@{tf}": f.attrs["fingerprint"] for (s, tf), f in frames.items()}
     ident = {"name": cfg0.name, "config": base, "spec": spec.__dict__, "data": fps, "engine": engine}
     sweep_id = _hash({**ident, "code": code_version()})[:12]
-    unique: dict[str, dict] = {}  # the same run twice in one grid (e.g. a swept description) runs once
+    unique: dict[str, tuple] = {}  # the same run twice in one grid (e.g. a swept description) runs once
     for overrides, cfg in combos:
-        unique.setdefault(run_id(cfg, {k: fps[k] for k in _fps_of(cfg, fps)}, engine), overrides)
+        unique.setdefault(run_id(cfg, {k: fps[k] for k in _fps_of(cfg, fps)}, engine), (overrides, cfg))
     store = Store(db)
     store.put_sweep(
         {"sweep_id": sweep_id, "name": cfg0.name, "config_text": text, "spec": json.dumps(spec.__dict__, default=str),
@@ -293,7 +334,7 @@ def run_sweep(
          "strategy_key": strategy_key(cfg0)}
     )  # fmt: skip
     done = store.done_ids(sweep_id) | store.link_existing(sweep_id, list(unique))
-    tasks = [(ov, rid, sweep_id) for rid, ov in unique.items() if rid not in done]
+    tasks = [(ov, rid, sweep_id) for rid, (ov, _) in unique.items() if rid not in done]
     already = len(unique) - len(tasks)
     if announce:
         announce(
@@ -307,11 +348,22 @@ def run_sweep(
     batch: list[dict] = []
     batches = 0
     fault = _fault()
-    stream = (
-        _evaluate_dask_cluster(tasks, base, frames, workers, scheduler, engine)
-        if scheduler
-        else _evaluate_local(tasks, base, frames, workers, engine)
-    )
+    if engine == "fast":  # chunks of combinations, data prepared once here (riskon.fastsweep)
+        from riskon import fastsweep
+
+        todo = [(ov, unique[rid][1], rid) for ov, rid, _ in tasks]
+        chunks = fastsweep.plan(todo, frames, sweep_id, fastsweep.chunk_size(len(todo), workers))
+        stream = (
+            _evaluate_dask_cluster([], base, frames, workers, scheduler, engine, chunks=chunks)
+            if scheduler
+            else fastsweep.evaluate_local(chunks, workers, pool)
+        )
+    else:
+        stream = (
+            _evaluate_dask_cluster(tasks, base, frames, workers, scheduler, engine)
+            if scheduler
+            else _evaluate_local(tasks, base, frames, workers, engine)
+        )
     try:
         for row in stream:
             row.pop("traceback", None)

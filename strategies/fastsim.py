@@ -9,14 +9,15 @@ simulated here; configs that use them run on backtrader.
 
 from __future__ import annotations
 
-import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from numba import njit
 
-from strategies.backtest import TRADE_COLUMNS, BacktestResult, StrategyParams
-from strategies.strategy import SIZE_HAIRCUT
+if TYPE_CHECKING:  # backtrader and pandas load only where a backtest result is built (sweep workers skip them)
+    import pandas as pd
+
+    from strategies.backtest import BacktestResult, StrategyParams
 
 REASONS = ("trail", "stop", "take_profit", "max_hold", "index_dd", "index_break", "rule", "data_end", "open")
 _R_DATA_END, _R_OPEN = 7, 8
@@ -29,11 +30,21 @@ _NCOL = 13
 def _simulate(
     opens, closes, volumes, first, last, event, event_level, idx_close, idx_ath, exit_signal, t_days,
     delay, cooldown, trail, stop, take_profit, max_hold, idx_dd, idx_break, use_rule,
-    fraction, fee, slip, cash0, top_k, k, m, liq_cap, equity, rec,
+    fraction, fee, slip, cash0, top_k, k, m, liq_cap, haircut, equity, rec,
 ):  # fmt: skip
+    # Every constant comes in as an argument and no other module's jitted code is called: numba's
+    # on-disk cache is keyed on this file alone, so nothing outside it may change the compiled code.
+    # Arrays are filled by loops rather than np.full/np.zeros/np.argsort, which triple the compile time.
     n_coins, n = closes.shape
-    sizes = np.zeros(n_coins)
-    legrow = np.full(n_coins, -1)  # trade record row of each held leg
+    sizes = np.empty(n_coins)
+    legrow = np.empty(n_coins, dtype=np.int64)  # trade record row of each held leg
+    chosen = np.empty(n_coins, dtype=np.bool_)
+    moms = np.empty(n_coins)
+    order = np.empty(n_coins, dtype=np.int64)
+    for j in range(n_coins):
+        sizes[j] = 0.0
+        legrow[j] = -1
+        chosen[j] = False
     nrec = 0
     cash = cash0
     cost = 0.0
@@ -47,7 +58,6 @@ def _simulate(
     pend_level = np.nan
     entry_pending = False
     entry_equity = 0.0
-    chosen = np.zeros(n_coins, dtype=np.bool_)
     exit_pending = False
     exit_reason = -1
     exit_bar = -1
@@ -82,7 +92,7 @@ def _simulate(
                 if not chosen[j]:
                     continue
                 price = opens[j, i] * (1.0 + slip)
-                size = budget / (price * (1.0 + fee)) * (1.0 - SIZE_HAIRCUT)
+                size = budget / (price * (1.0 + fee)) * (1.0 - haircut)
                 if liq_cap == liq_cap:  # not NaN: cap at a share of the fill bar's volume
                     cap = liq_cap * volumes[j, i]
                     if size > cap:
@@ -186,11 +196,17 @@ def _simulate(
                 chosen[j] = False
             if not is_last:
                 if top_k:
-                    moms = np.full(n_coins, np.inf)
                     for j in range(n_coins):
+                        moms[j] = np.inf
                         if first[j] <= i and i + 1 <= last[j] and first[j] <= i - m:
                             moms[j] = -(closes[j, i] / closes[j, i - m] - 1.0)
-                    order = np.argsort(moms, kind="mergesort")
+                    for q in range(n_coins):  # a stable insertion sort: ties keep the assets' order
+                        v = q
+                        p = q - 1
+                        while p >= 0 and moms[order[p]] > moms[v]:
+                            order[p + 1] = order[p]
+                            p -= 1
+                        order[p + 1] = v
                     for q in range(n_coins):
                         j = order[q]
                         if moms[j] == np.inf or n_chosen >= k:
@@ -225,6 +241,10 @@ def _nan(x) -> float:
     return np.nan if x is None else float(x)
 
 
+_MARKET = ("opens", "closes", "volumes", "first", "last", "event", "event_level", "idx_close", "idx_ath", "exit_signal",
+           "t_days")  # fmt: skip
+
+
 def market_arrays(bars: pd.DataFrame, assets: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
     """The arrays the simulator reads, built once per data/rule setting and reused across combinations."""
     opens = np.vstack([f["open"].to_numpy(dtype="float64") for f in assets.values()])
@@ -234,35 +254,68 @@ def market_arrays(bars: pd.DataFrame, assets: dict[str, pd.DataFrame]) -> dict[s
     first = np.array([s[0] if len(s) else 1 << 30 for s in spans], dtype=np.int64)
     last = np.array([s[-1] if len(s) else -1 for s in spans], dtype=np.int64)
     exit_signal = bars["exit_signal"].to_numpy(dtype=bool) if "exit_signal" in bars else np.zeros(len(bars), bool)
-    return {
-        "opens": np.ascontiguousarray(opens), "closes": np.ascontiguousarray(closes),
-        "volumes": np.ascontiguousarray(np.nan_to_num(volumes)), "first": first, "last": last,
+    out = {
+        "opens": opens, "closes": closes, "volumes": np.nan_to_num(volumes), "first": first, "last": last,
         "event": bars["event"].to_numpy(dtype=bool), "event_level": bars["event_level"].to_numpy(dtype="float64"),
         "idx_close": bars["idx_close"].to_numpy(dtype="float64"), "idx_ath": bars["idx_ath"].to_numpy(dtype="float64"),
         "exit_signal": exit_signal, "t_days": bars.index.as_unit("us").asi8 / 86_400_000_000,
     }  # fmt: skip
+    # contiguous, writable arrays only (pandas hands out read-only views): one compiled signature for every caller
+    return {k: np.require(v, requirements="CW") for k, v in out.items()}
+
+
+def market_args(arrays: dict[str, np.ndarray]) -> tuple:
+    """The market arrays in the kernel's argument order (built once, reused for every parameter set)."""
+    return tuple(arrays[k] for k in _MARKET)
+
+
+def param_args(p: StrategyParams) -> tuple:
+    """A parameter set as the kernel's scalar arguments (None becomes NaN: the feature is off)."""
+    from strategies.strategy import SIZE_HAIRCUT
+
+    if p.intrabar:
+        raise ValueError("intrabar stop orders are simulated by backtrader only")
+    return (
+        int(p.signal_delay), float(p.cooldown_days), _nan(p.trail), _nan(p.stop), _nan(p.take_profit),
+        _nan(p.max_hold_days), _nan(p.index_exit_dd), bool(p.index_exit_below_break), bool(p.exit_rule),
+        float(p.fraction), float(p.fee), float(p.slippage), float(p.cash), p.mode == "top_k", int(p.k),
+        int(p.momentum_days), _nan(p.liquidity_cap), SIZE_HAIRCUT,
+    )  # fmt: skip
+
+
+def warm_up() -> None:
+    """Compile the kernel (or load it from numba's cache) on a two-bar market, so a worker is ready to run."""
+    n = 2
+    arrays = {
+        "opens": np.ones((1, n)), "closes": np.ones((1, n)), "volumes": np.ones((1, n)),
+        "first": np.zeros(1, np.int64), "last": np.ones(1, np.int64), "event": np.zeros(n, np.bool_),
+        "event_level": np.ones(n), "idx_close": np.ones(n), "idx_ath": np.ones(n), "exit_signal": np.zeros(n, np.bool_),
+        "t_days": np.arange(n, dtype=np.float64),
+    }  # fmt: skip
+    _simulate(*market_args(arrays), 0, 0.0, 0.1, *(np.nan,) * 4, False, False, 1.0, 0.0, 0.0, 1.0, False, 1, 1,
+              np.nan, 1e-9, np.empty(n), record_buffer(1, n))  # fmt: skip
+
+
+def record_buffer(n_coins: int, n: int) -> np.ndarray:
+    """A trade-record buffer big enough for any run (a leg lasts at least two bars)."""
+    return np.full((n * n_coins // 2 + n_coins + 1, _NCOL), np.nan)
 
 
 def simulate(arrays: dict[str, np.ndarray], p: StrategyParams) -> tuple[np.ndarray, np.ndarray]:
     """Run the simulator: (equity per bar, trade records)."""
-    if p.intrabar:
-        raise ValueError("intrabar stop orders are simulated by backtrader only")
     n_coins, n = arrays["closes"].shape
     equity = np.empty(n)
-    rec = np.full((n * n_coins // 2 + n_coins + 1, _NCOL), np.nan)
-    nrec = _simulate(
-        arrays["opens"], arrays["closes"], arrays["volumes"], arrays["first"], arrays["last"], arrays["event"],
-        arrays["event_level"], arrays["idx_close"], arrays["idx_ath"], arrays["exit_signal"], arrays["t_days"],
-        int(p.signal_delay), float(p.cooldown_days), _nan(p.trail), _nan(p.stop), _nan(p.take_profit),
-        _nan(p.max_hold_days), _nan(p.index_exit_dd), bool(p.index_exit_below_break), bool(p.exit_rule),
-        float(p.fraction), float(p.fee), float(p.slippage), float(p.cash), p.mode == "top_k", int(p.k),
-        int(p.momentum_days), _nan(p.liquidity_cap), equity, rec,
-    )  # fmt: skip
+    rec = record_buffer(n_coins, n)
+    nrec = _simulate(*market_args(arrays), *param_args(p), equity, rec)
     return equity, rec[:nrec]
 
 
 def fast_backtest(bars: pd.DataFrame, params: StrategyParams, assets: dict[str, pd.DataFrame]) -> BacktestResult:
     """The vectorised backtest as a ``BacktestResult`` (same trades table and equity as backtrader's)."""
+    import pandas as pd
+
+    from strategies.backtest import TRADE_COLUMNS, BacktestResult
+
     arrays = market_arrays(bars, assets)
     equity, rec = simulate(arrays, params)
     index = bars.index
@@ -306,4 +359,4 @@ def is_supported(params: StrategyParams) -> tuple[bool, str]:
     return True, ""
 
 
-__all__ = ["fast_backtest", "is_supported", "market_arrays", "simulate", "math"]
+__all__ = ["fast_backtest", "is_supported", "market_args", "market_arrays", "param_args", "simulate", "warm_up"]

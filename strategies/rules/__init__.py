@@ -13,6 +13,7 @@ group ``riskon.rules``.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from collections.abc import Callable
 from functools import lru_cache
@@ -66,11 +67,27 @@ def _plugins() -> dict[str, Any]:
 def refresh() -> None:
     """Forget the cached entry-point plugins (after installing a package that ships rules)."""
     _plugins.cache_clear()
+    _LOCAL.clear()
+
+
+_LOCAL: dict[tuple, frozenset[str]] = {}
+
+
+def _local_modules() -> frozenset[str]:
+    """Module names in this folder, rescanned whenever the folder changes (a dropped-in file registers at once).
+
+    Scanning on every call made validating a 10,000-combination sweep take seconds.
+    """
+    key = tuple((p, os.stat(p).st_mtime_ns) for p in __path__)
+    if key not in _LOCAL:
+        _LOCAL.clear()
+        _LOCAL[key] = frozenset(m.name for m in pkgutil.iter_modules(__path__))
+    return _LOCAL[key]
 
 
 def available() -> list[str]:
     """Names of every rule: files in this folder plus entry-point plugins."""
-    local = {m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")}
+    local = {name for name in _local_modules() if not name.startswith("_")}
     return sorted(local | set(_plugins()))
 
 
@@ -79,8 +96,7 @@ def get(name: str) -> type[Rule]:
     names = available()
     if name not in names:
         raise ValueError(f"unknown rule {name!r}; valid: {', '.join(names)}" + did_you_mean(name, names))
-    local = {m.name for m in pkgutil.iter_modules(__path__)}
-    if name in local:
+    if name in _local_modules():
         module = importlib.import_module(f"{__name__}.{name}")
         for obj in vars(module).values():
             if isinstance(obj, type) and issubclass(obj, Rule) and obj is not Rule and obj.name == name:
