@@ -122,7 +122,7 @@ def _section(where: str, name: str, raw: Any, declared: dict[str, Param]) -> dic
 
 def parse(raw: dict[str, Any], where: str = "config") -> RunConfig:
     """Validate a config dict (as read from TOML) into a ``RunConfig``."""
-    known = set(TOP) | set(SECTIONS) | {"sweep"}  # [sweep] is read by riskon.sweep_spec
+    known = set(TOP) | set(SECTIONS) | {"sweep", "walkforward", "events"}  # read by sweep_spec/walkforward/events
     for key in raw:
         if key not in known:
             raise ConfigError(
