@@ -117,10 +117,19 @@ def results_cmd(
     export: str = typer.Option(None, help="Write every matching run: csv or parquet."),
     out_path: Path = typer.Option(None, "--out", help="Export file (default: runs/<sweep>.<format>)."),
     db: Path = typer.Option(DEFAULT_DB, help="DuckDB results store."),
+    splits: int = typer.Option(16, "--splits", help="CSCV blocks for the probability of backtest overfitting."),
 ) -> None:
-    """Query a sweep's stored runs: best by a metric, filtered, exported with run ids and parameters."""
+    """Query a sweep's stored runs: best by a metric, filtered, exported with run ids and parameters.
+
+    After the table comes the sweep's robustness (over all its ok runs, whatever ``--where`` keeps):
+    trials of the strategy in the store, the best run's Sharpe, PSR, DSR and PBO (see riskon/robust.py).
+    """
+    from riskon.robust import RobustnessError, summary_lines, sweep_robustness
+
     if sort not in METRICS:
         raise typer.BadParameter(f"unknown metric {sort!r}; valid: {', '.join(METRICS)}", param_hint="--sort")
+    if splits < 2 or splits > 20 or splits % 2:
+        raise typer.BadParameter(f"an even number from 2 to 20, got {splits}", param_hint="--splits")
     store = Store(db)
     try:
         info = store.find_sweep(sweep)
@@ -139,26 +148,62 @@ def results_cmd(
             raise typer.BadParameter(f"{str(e).splitlines()[0]}; columns: {cols}", param_hint="--where") from None
     df = df.sort_values(sort, ascending=ascending, na_position="last")
     out = _console()
+    if export and export not in ("csv", "parquet"):
+        raise typer.BadParameter("csv or parquet", param_hint="--export")
+    robust, skipped = None, ""
+    if info["ok"] < 2:
+        skipped = f"the sweep has {info['ok']} ok run(s); PSR, DSR and PBO need at least 2"
+    else:
+        try:
+            robust = sweep_robustness(store, info["sweep_id"], n_splits=splits)
+        except RobustnessError as e:
+            skipped = str(e)
     if export:
-        if export not in ("csv", "parquet"):
-            raise typer.BadParameter("csv or parquet", param_hint="--export")
         path = out_path or Path("runs") / f"{info['name']}.{export}"
         path.parent.mkdir(parents=True, exist_ok=True)
         plain = df.drop(columns=["params"])
+        if robust is not None:  # each run's own PSR(0) and DSR (the sweep's trials), and the sweep's PBO
+            plain = plain.merge(robust.per_run, on="run_id", how="left")
+            plain["pbo"] = robust.pbo
         plain.to_csv(path, index=False) if export == "csv" else plain.to_parquet(path, index=False)
         out.print(f"wrote {len(plain)} runs to {path}", highlight=False)
     status = f"{info['status']}, {info['ok']}/{info['n_total']} ok"
     title = f"{info['name']} ({info['sweep_id']}, {status}): top {min(top, len(df))} by {sort}"
     shown = [sort, *[m for m in ("cagr", "sharpe", "max_drawdown", "trades") if m != sort]]
     out.print(runs_table(df.head(top), title, shown))
+    for line in summary_lines(robust) if robust is not None else [f"robustness: skipped: {skipped}"]:
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def report_cmd(
-    run_id: str = typer.Argument(..., help="A stored run id (or a unique prefix)."),
+    run_id: str = typer.Argument(None, help="A stored run id (or a unique prefix): its tear sheet."),
+    sweep: str = typer.Option(None, "--sweep", "-s", help="A sweep (name or id): its sweep report instead."),
+    x: str = typer.Option(None, "--x", help="Sweep report: one heatmap with this parameter across..."),
+    y: str = typer.Option(None, "--y", help="...and this one down (default: every pair of swept parameters)."),
+    top: int = typer.Option(10, help="Sweep report: best runs listed."),
+    null: int = typer.Option(500, "--null", help="Sweep report: random-entry null draws (0: leave it out)."),
+    seed: int = typer.Option(0, help="Sweep report: seed of the random-entry null."),
     db: Path = typer.Option(DEFAULT_DB, help="DuckDB results store."),
-    out: Path = typer.Option(None, help="Output file (default reports/<sweep>/<run_id>/tearsheet.html)."),
+    out: Path = typer.Option(
+        None, help="Output file (default reports/<sweep>/<run_id>/tearsheet.html or reports/<sweep>/sweep.html)."
+    ),
 ) -> None:
-    """Build a stored run's quantstats tear sheet from its stored daily returns (no backtest re-run)."""
+    """A stored run's quantstats tear sheet (RUN_ID), or a sweep's report (--sweep), from the store."""
+    from riskon.html import reports_dir
+
+    if (run_id is None) == (sweep is None):
+        raise typer.BadParameter(
+            "give a RUN_ID (tear sheet) or --sweep NAME (sweep report)" + (", not both" if run_id else ""),
+            param_hint="RUN_ID",
+        )
+    if sweep is not None:
+        from riskon.sweep_report import sweep_report
+
+        if top < 1 or null < 0:
+            raise typer.BadParameter("--top must be >= 1 and --null >= 0", param_hint="--top/--null")
+        path = sweep_report(sweep, db=db, out=out, x=x, y=y, top=top, null_n=null, seed=seed)
+        _console().print(f"sweep report: {path}", highlight=False)
+        return
     from riskon.tearsheet import write_returns_tearsheet
 
     try:
@@ -167,7 +212,7 @@ def report_cmd(
         raise typer.BadParameter(str(e).strip("'\""), param_hint="RUN_ID") from None
     if row["status"] != "ok":
         raise typer.BadParameter(f"run {row['run_id']} failed: {row['error']}", param_hint="RUN_ID")
-    path = out or Path("reports") / row["sweep_name"] / row["run_id"] / "tearsheet.html"
+    path = out or reports_dir() / row["sweep_name"] / row["run_id"] / "tearsheet.html"
     params = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in json.loads(row["params"]).items())
     write_returns_tearsheet(
         row["returns"], row["bench"], path, f"riskon: {row['sweep_name']} {row['run_id'][:12]} ({params})"

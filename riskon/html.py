@@ -32,7 +32,7 @@ h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:1.6em;border
 border-left:3px solid #bbb}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
 th,td{border:1px solid #ddd;padding:3px 7px;text-align:right}th{background:#f3f3f3}
-td:first-child,th:first-child{text-align:left}
+td:first-child,th:first-child{text-align:left}.text td{text-align:left}
 img{max-width:100%;height:auto;border:1px solid #eee}
 a{color:#1f4e79}
 """
@@ -112,40 +112,64 @@ def write_page(path: str | Path, html_text: str, update_index: bool = True) -> P
     tmp.write_text(html_text, encoding="utf-8")
     os.replace(tmp, path)
     if update_index:
-        root = reports_dir()
-        try:
-            path.resolve().relative_to(root.resolve())
-        except ValueError:
-            return path
-        write_index(root)
+        refresh_index(path)
     return path
+
+
+def refresh_index(path: str | Path) -> Path | None:
+    """Rewrite ``index.html`` of the reports folder when ``path`` lies inside it; None when it does not.
+
+    Every writer of a report (pages, tear sheets, ``riskon run``'s outputs) calls this, so the
+    index always lists what is on disk.
+    """
+    root = reports_dir()
+    try:
+        Path(path).resolve().relative_to(root.resolve())
+    except ValueError:
+        return None
+    return write_index(root)
 
 
 _TITLE = re.compile(r"<title>(.*?)</title>", re.S | re.I)
 
 
+#: Files the index links: HTML reports and the PNG charts written beside them.
+INDEXED = ("*.html", "*.png")
+
+
 def write_index(root: str | Path | None = None) -> Path:
-    """Write ``index.html`` in the reports folder, linking every report under it, newest first."""
+    """Write ``index.html`` in the reports folder, linking every report (and chart) under it, newest first."""
     root = Path(root) if root is not None else reports_dir()
     root.mkdir(parents=True, exist_ok=True)
     rows = []
-    for p in root.rglob("*.html"):
+    for p in sorted({f for pattern in INDEXED for f in root.rglob(pattern)}):
         if p.name == "index.html" and p.parent == root:
             continue
-        head = p.read_text(encoding="utf-8", errors="replace")[:4000]
-        m = _TITLE.search(head)
-        title = html.unescape(m.group(1)).strip() if m else p.stem
-        rows.append((p.stat().st_mtime, p.relative_to(root).as_posix(), title))
+        rel = p.relative_to(root)
+        if p.suffix == ".html":
+            head = p.read_text(encoding="utf-8", errors="replace")[:4000]
+            m = _TITLE.search(head)
+            title = html.unescape(m.group(1)).strip() if m else p.stem
+        else:
+            title = f"{rel.parent.as_posix()}: {p.stem} chart" if rel.parent.parts else f"{p.stem} chart"
+        rows.append((p.stat().st_mtime, rel.as_posix(), title or p.stem))
     rows.sort(key=lambda r: (-r[0], r[1]))
     items = "\n".join(
-        f'<tr><td><a href="{esc(rel)}">{esc(title)}</a></td><td>{esc(rel)}</td>'
+        f'<tr><td><a href="{esc(_href(rel))}">{esc(title)}</a></td><td>{esc(rel)}</td>'
         f"<td>{esc(time.strftime('%Y-%m-%d %H:%M', time.gmtime(mtime)))}</td></tr>"
         for mtime, rel, title in rows
     )
     body = (
-        f"<table><tr><th>report</th><th>file</th><th>written (UTC)</th></tr>{items}</table>"
+        f'<table id="reports"><tr><th>report</th><th>file</th><th>written (UTC)</th></tr>{items}</table>'
         if rows
         else "<p>No reports yet: run <code>riskon run runs/seed.toml</code>.</p>"
     )
     return write_page(root / "index.html", page("riskon reports", [body], f"{len(rows)} reports, newest first"),
                       update_index=False)  # fmt: skip
+
+
+def _href(rel: str) -> str:
+    """A relative link to a file: each path part percent-encoded (names may hold '#', '?', '%' or spaces)."""
+    from urllib.parse import quote
+
+    return "/".join(quote(part) for part in rel.split("/"))

@@ -4,7 +4,8 @@ Traps handled here: quantstats annualises over 252 periods unless told 365;
 it aligns the benchmark to the strategy's dates unless ``match_dates=False``;
 a ticker string as benchmark makes it download (or report zeros offline), so
 the benchmark is always a Series on the strategy's own calendar; importing it
-floods the log with matplotlib font lookups; its HTML links a remote favicon.
+floods the log with matplotlib font lookups; its HTML links a remote favicon and pastes the
+title unescaped.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import logging
 import re
 import warnings
+from html import escape
 from pathlib import Path
 
 import pandas as pd
@@ -47,11 +49,30 @@ def _naive(series: pd.Series) -> pd.Series:
     return s.astype("float64")
 
 
+_REMOTE = r"[\"']\s*(?:https?:)?//"  # an attribute value starting with http://, https:// or //
+
+
 def strip_remote_links(html: str) -> str:
-    """Remove links to remote resources (quantstats' favicon) so the page opens offline."""
+    """Remove every reference to a remote resource so the page opens offline and asks the network for nothing.
+
+    quantstats writes a remote favicon ``<link>``, a link to its website and ``onload="save()"`` (a function
+    its template never defines). Remote ``<link>``/``<script>``/``<img>``/``<iframe>`` elements and CSS
+    ``@import``/``url()`` of remote files are dropped; a remote ``<a>`` keeps its text without the link.
+    SVG namespace declarations (``xmlns=...``) are names, not requests, and stay.
+    """
     html = re.sub(r"<link[^>]+rel=[\"'](?:shortcut )?icon[\"'][^>]*>", "", html, flags=re.I)
-    html = re.sub(r"<link[^>]+href=[\"']https?://[^>]*>", "", html, flags=re.I)
-    return re.sub(r"<script[^>]+src=[\"']https?://[^>]*>\s*</script>", "", html, flags=re.I)
+    html = re.sub(rf"<link[^>]+href={_REMOTE}[^>]*>", "", html, flags=re.I)
+    html = re.sub(rf"<script[^>]+src={_REMOTE}[^>]*>\s*</script>", "", html, flags=re.I)
+    html = re.sub(rf"<(?:img|iframe|source|embed)[^>]+src={_REMOTE}[^>]*>", "", html, flags=re.I)
+    html = re.sub(rf"<a[^>]+href={_REMOTE}[^>]*>(.*?)</a>", r"\1", html, flags=re.I | re.S)
+    html = re.sub(r"@import\s+(?:url\()?[\"']?\s*(?:https?:)?//[^;]*;", "", html, flags=re.I)
+    html = re.sub(r"url\(\s*[\"']?\s*(?:https?:)?//[^)]*\)", "none", html, flags=re.I)
+    return re.sub(r"\s+onload=[\"']save\(\)[\"']", "", html, flags=re.I)
+
+
+def _set_title(html: str, title: str) -> str:
+    """Name the page after the run (quantstats titles every tear sheet alike): the index lists this title."""
+    return re.sub(r"<title>.*?</title>", lambda _: f"<title>{escape(title)}</title>", html, count=1, flags=re.S)
 
 
 def _title(result) -> str:
@@ -83,8 +104,11 @@ def write_returns_tearsheet(returns: pd.Series, benchmark: pd.Series, path: str 
             periods_per_year=PERIODS,
             match_dates=False,
             output=str(path),
-            title=title,
+            title=escape(title),  # quantstats pastes the title into its HTML as it is
             download_filename=path.name,
         )
-    path.write_text(strip_remote_links(path.read_text(encoding="utf-8")), encoding="utf-8")
+    path.write_text(_set_title(strip_remote_links(path.read_text(encoding="utf-8")), title), encoding="utf-8")
+    from riskon.html import refresh_index
+
+    refresh_index(path)
     return path
