@@ -15,6 +15,12 @@ from matplotlib.figure import Figure
 def signal_chart(result, path: str | Path) -> Path:
     """Write a two-panel PNG: index close + ATH + confirmed signals; asset close + entries/exits."""
     path = Path(path)
+    signal_figure(result).savefig(path)
+    return path
+
+
+def signal_figure(result) -> Figure:
+    """The signal chart as a figure on an Agg canvas (for files, HTML pages and notebooks)."""
     bars = result.bars
     start, end = bars.index[0].tz_convert(None), bars.index[-1].tz_convert(None)
     sess = result.sessions
@@ -45,5 +51,4 @@ def signal_chart(result, path: str | Path) -> Path:
     ax2.legend(loc="upper left", fontsize=8)
     ax2.set_xlim(start, end)
     fig.tight_layout()
-    fig.savefig(path)
-    return path
+    return fig

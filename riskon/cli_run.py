@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -10,24 +11,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from riskon import config as config_mod
+from riskon import api
+from riskon.api import LABELS
 from riskon.metrics import format_metric
-from riskon.run import run, write_outputs
+from riskon.status import price_text
 
-LABELS = {
-    "total_return": "Total return",
-    "cagr": "CAGR",
-    "sharpe": "Sharpe (365)",
-    "sortino": "Sortino (365)",
-    "max_drawdown": "Max drawdown",
-    "calmar": "Calmar",
-    "exposure": "Exposure",
-    "trades": "Trades",
-    "win_rate": "Win rate (per trade)",
-    "profit_factor": "Profit factor",
-    "avg_hold_days": "Avg holding days",
-    "fees": "Fees paid",
-}
+__all__ = ["LABELS", "SURVIVORSHIP", "metrics_table", "run_cmd", "target_text", "trades_table"]
 
 
 def _console(stderr: bool = False) -> Console:
@@ -61,11 +50,6 @@ SURVIVORSHIP = (
 )
 
 
-def _px(price: float) -> str:
-    """A price with enough digits to see a move: cents for large prices, 6 significant digits below 100."""
-    return f"{price:,.2f}" if abs(price) >= 100 else f"{price:.6g}"
-
-
 def trades_table(trades: pd.DataFrame, title: str = "trades") -> Table:
     """The trade list (one row per coin leg), fill dates and prices; an open trade is marked."""
     table = Table(title=title)
@@ -82,9 +66,9 @@ def trades_table(trades: pd.DataFrame, title: str = "trades") -> Table:
             *((t.asset,) if multi else ()),
             "-" if pd.isna(t.signal_session) else t.signal_session.strftime("%Y-%m-%d"),
             t.entry_time.strftime("%Y-%m-%d"),
-            _px(t.entry_price),
+            price_text(t.entry_price),
             t.exit_time.strftime("%Y-%m-%d") + (" (open)" if t.open else ""),
-            _px(t.exit_price),
+            price_text(t.exit_price),
             t.exit_reason,
             f"{(t.exit_time - t.entry_time).days}",
             f"{t.pnl:,.2f}",
@@ -100,21 +84,16 @@ def run_cmd(
     no_report: bool = typer.Option(False, "--no-report", help="Skip the tear sheet and chart."),
 ) -> None:
     """Run one backtest: print metrics beside buy-and-hold and the trades; write tear sheet, chart, CSVs."""
-    cfg = config_mod.load(config)
+    cfg = api.read_config(config)
     if no_report:
-        cfg = config_mod.RunConfig(**{**cfg.__dict__, "report": {"tearsheet": False, "chart": False}})
+        cfg = replace(cfg, report={"tearsheet": False, "chart": False})
     out_c, err_c = _console(), _console(stderr=True)
     t0 = time.perf_counter()
-    result = run(cfg, announce=lambda m: err_c.print(m, highlight=False))
+    result = api.run(cfg, announce=lambda m: err_c.print(m, highlight=False))
     elapsed = time.perf_counter() - t0
-    bars = result.bars
-    d = cfg.data
-    from riskon.config import entry_spec
-    from strategies import compose
-
-    rule = compose.describe(compose.build(entry_spec(cfg.strategy, cfg.rule_params)))
+    bars, d = result.bars, cfg.data
     out_c.print(
-        f"[bold]{cfg.name}[/]: {d['index']} {rule}"
+        f"[bold]{cfg.name}[/]: {d['index']} {result.rule_text}"
         f" -> {target_text(cfg)}, {bars.index[0]:%Y-%m-%d} .. {bars.index[-1]:%Y-%m-%d}"
         f" ({len(bars)} bars, {elapsed:.2f} s)",
         highlight=False,
@@ -126,6 +105,6 @@ def run_cmd(
     if cfg.target["mode"] != "single":
         out_c.print(f"note: {SURVIVORSHIP}", highlight=False)
     folder = out or Path("reports") / cfg.name
-    paths = write_outputs(result, folder)
+    paths = result.write(folder)
     for kind, p in paths.items():
         out_c.print(f"{kind:>9}: {p}", highlight=False)

@@ -60,6 +60,27 @@ class Result:
         """Buy-and-hold returns of the same asset over the same dates."""
         return equity_returns(self.benchmark, self.backtest.initial_cash).rename("buy_and_hold")
 
+    @property
+    def rule_text(self) -> str:
+        """The entry rule (or composed expression) with its parameters, in one line."""
+        return compose.describe(compose.build(entry_spec(self.config.strategy, self.config.rule_params)))
+
+    def write(self, out_dir: str | Path) -> dict[str, Path]:
+        """Write trades.csv, equity.csv, metrics.csv and (per config) the tear sheet and chart; returns the paths."""
+        return write_outputs(self, out_dir)
+
+    def tearsheet(self, path: str | Path) -> Path:
+        """Write the quantstats tear sheet against buy-and-hold (365 periods a year) to ``path``."""
+        from riskon.tearsheet import write_tearsheet
+
+        return write_tearsheet(self, path)
+
+    def _repr_html_(self) -> str:
+        """Notebook display: metrics beside buy-and-hold, the first trades and the signal chart."""
+        from riskon.api import result_html
+
+        return result_html(self)
+
 
 def strategy_params(config: RunConfig) -> StrategyParams:
     """The strategy's parameters from a config (bps converted to fractions)."""
@@ -282,4 +303,7 @@ def write_outputs(result: Result, out_dir: str | Path) -> dict[str, Path]:
         from riskon.chart import signal_chart
 
         paths["chart"] = signal_chart(result, out / "signals.png")
+    from riskon.html import refresh_index
+
+    refresh_index(out)  # reports/index.html lists this run's pages when they lie under the reports folder
     return paths

@@ -1,0 +1,406 @@
+"""The Python API: everything the ``riskon`` command does, as functions returning pandas objects.
+
+Re-exported (lazily) from ``riskon``: ``riskon.load``, ``riskon.run``,
+``riskon.sweep``, ``riskon.status`` and friends. The CLI is a thin layer over
+these functions, so a notebook and the terminal compute the same numbers.
+
+A *config* is a TOML path, a dict of the same shape as the TOML file (as
+``tomllib`` would read it), or a ``RunConfig``; dicts are validated exactly as
+files are and fail with the same ``ConfigError`` line.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tempfile
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from feeds.cache import Cache
+from riskon import config as config_mod
+from riskon.config import ConfigError, RunConfig
+from riskon.html import esc, table
+from riskon.metrics import METRICS
+from riskon.run import Result
+from riskon.status import Status, price_text
+
+if TYPE_CHECKING:  # imported on use: the analyses pull in their own dependencies
+    from riskon.events import EventStudy
+    from riskon.robust import SweepRobustness
+    from riskon.walkforward import WalkForwardResult
+
+#: What the API accepts as a config.
+ConfigLike = str | os.PathLike | Mapping[str, Any] | RunConfig
+
+#: The printed name of each metric (tables in the terminal, notebooks and the README).
+LABELS = {
+    "total_return": "Total return",
+    "cagr": "CAGR",
+    "sharpe": "Sharpe (365)",
+    "sortino": "Sortino (365)",
+    "max_drawdown": "Max drawdown",
+    "calmar": "Calmar",
+    "exposure": "Exposure",
+    "trades": "Trades",
+    "win_rate": "Win rate (per trade)",
+    "profit_factor": "Profit factor",
+    "avg_hold_days": "Avg holding days",
+    "fees": "Fees paid",
+}
+
+#: Where a dict config is said to come from in error messages.
+DICT_SOURCE = "config (dict)"
+
+
+# -- configs and data -------------------------------------------------------------------------
+def read_config(config: ConfigLike) -> RunConfig:
+    """A validated ``RunConfig`` from a TOML path, a dict of the TOML's shape, or a ``RunConfig`` (as is)."""
+    if isinstance(config, RunConfig):
+        return config
+    if isinstance(config, Mapping):
+        return config_mod.parse(copy.deepcopy(dict(config)), DICT_SOURCE)
+    if isinstance(config, (str, os.PathLike)):
+        return config_mod.load(config)
+    raise ConfigError(f"a config is a TOML path, a dict or a RunConfig, not {type(config).__name__}")
+
+
+def load(
+    symbols: str | Sequence[str], timeframe: str = "1d", cache: Cache | None = None
+) -> pd.DataFrame | dict[str, pd.DataFrame]:
+    """Cached OHLCV bars of one symbol (a DataFrame) or several (a dict symbol -> DataFrame).
+
+    On first use a series is filled from ``RISKON_DATA`` (a folder of CSV files)
+    or downloaded, exactly as ``riskon run`` does. Frames are indexed by bar open
+    time (UTC); ``attrs`` hold the symbol, timeframe and content fingerprint.
+    """
+    from feeds.loader import load as load_series
+
+    if isinstance(symbols, str):
+        return load_series(symbols, timeframe, cache=cache)
+    cache = cache or Cache()
+    return {s: load_series(s, timeframe, cache=cache) for s in symbols}
+
+
+# -- one run ----------------------------------------------------------------------------------
+def run(
+    config: ConfigLike,
+    engine: str = "backtrader",
+    cache: Cache | None = None,
+    announce: Callable[[str], None] | None = None,
+) -> Result:
+    """Run one backtest (``riskon run``) and return its ``Result``: returns, equity, trades, metrics.
+
+    ``engine`` is ``"backtrader"`` (the default, as the CLI) or ``"fast"`` (the
+    vectorised twin, equal to 1e-9). Nothing is written: call ``result.write(dir)``
+    or ``result.tearsheet(path)``; a notebook displays the result as HTML.
+    """
+    from riskon.run import run as run_config
+
+    return run_config(read_config(config), cache=cache, announce=announce, engine=engine)
+
+
+def result_html(result: Result, trades: int = 10) -> str:
+    """A run as an HTML fragment: metrics beside buy-and-hold, the first trades and the signal chart."""
+    from riskon.chart import signal_figure
+    from riskon.html import figure
+
+    cfg = result.config
+    m = result.metrics.rename(index=LABELS)
+    m.columns = [c.replace("_", " ") for c in m.columns]
+    fmts = {LABELS.get(k, k): v for k, v in METRICS.items()}
+    bars = result.bars
+    head = (
+        f"<h3>{esc(cfg.name)}: {esc(cfg.data['index'])} {esc(result.rule_text)} &rarr; "
+        f"{esc(', '.join(cfg.target['assets']))}</h3>"
+        f"<p>{esc(cfg.description)}</p>"
+        f"<p>{bars.index[0]:%Y-%m-%d} .. {bars.index[-1]:%Y-%m-%d}, {len(bars)} bars; "
+        "daily returns, 365 days a year</p>"
+    )
+    tr = result.trades
+    cols = ["asset", "signal_session", "entry_time", "entry_price", "exit_time", "exit_price", "exit_reason", "pnl"]
+    shown = tr[cols].head(trades).copy()
+    for c in ("signal_session", "entry_time", "exit_time"):
+        shown[c] = [("" if pd.isna(v) else f"{v:%Y-%m-%d}") for v in shown[c]]
+    for c in ("entry_price", "exit_price"):
+        shown[c] = [price_text(v) for v in shown[c]]
+    shown.loc[tr["open"].head(trades).to_numpy(), "exit_reason"] = "open"
+    more = f"<p>first {len(shown)} of {len(tr)} trades</p>" if len(tr) > trades else f"<p>{len(tr)} trades</p>"
+    trades_html = table(shown, {"pnl": "{:,.2f}"}, index=False)
+    fig = signal_figure(result)
+    fig.set_size_inches(11, 6)
+    chart = figure(fig, f"{cfg.name} signal chart")
+    return f"<div>{head}{table(m, fmts)}{more}{trades_html}{chart}</div>"
+
+
+# -- sweeps -----------------------------------------------------------------------------------
+@dataclass
+class Sweep:
+    """A sweep as stored: every run's parameters and metrics, the best runs and the stored daily returns."""
+
+    sweep_id: str
+    name: str
+    objective: str
+    direction: str
+    db: Path
+    total: int = 0
+    already_done: int = 0
+    ran: int = 0
+    failed: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    executor: str = ""
+    runs: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+
+    def best(self, n: int = 10, metric: str | None = None, ascending: bool | None = None) -> pd.DataFrame:
+        """The ``n`` best successful runs by ``metric`` (default: the sweep's objective and direction)."""
+        metric = metric or self.objective
+        if metric not in METRICS:
+            raise ConfigError(f"unknown metric {metric!r}; valid: {', '.join(METRICS)}")
+        if ascending is None:
+            ascending = metric == self.objective and self.direction == "minimize"
+        ok = self.runs[self.runs["status"] == "ok"]
+        return ok.sort_values(metric, ascending=ascending, na_position="last").head(n)
+
+    def returns(self, run_ids: Sequence[str] | None = None) -> pd.DataFrame:
+        """Stored daily returns, one column per run id (all runs, or ``run_ids``), indexed by date."""
+        from riskon.store import Store
+
+        df = Store(self.db).runs(self.sweep_id, with_returns=True)
+        if run_ids is not None:
+            df = df[df["run_id"].isin(list(run_ids))]
+        cols = {}
+        for r in df[df["status"] == "ok"].itertuples():
+            idx = pd.date_range(r.returns_start, periods=len(r.returns), freq="D", name="date")
+            cols[r.run_id] = pd.Series(list(r.returns), index=idx)
+        return pd.DataFrame(cols)
+
+    def robustness(self, n_splits: int = 16) -> SweepRobustness:
+        """PSR and DSR of the best run and the PBO of the sweep (``riskon results``), from the stored returns.
+
+        Returns ``riskon.robust.SweepRobustness``; the number of trials counts every stored run of
+        the same strategy, across sweeps.
+        """
+        from riskon.robust import sweep_robustness
+        from riskon.store import Store
+
+        return sweep_robustness(Store(self.db), self.sweep_id, n_splits=n_splits)
+
+    def _repr_html_(self) -> str:
+        best = self.best(10)
+        params = [c for c in best.columns if c not in {"sweep_id", "params", "status", "error", "seconds", "finished",
+                  "worker", "returns_start", "engine", "bench_id", *METRICS}]  # fmt: skip
+        shown = best[params + [m for m in dict.fromkeys([self.objective, "cagr", "sharpe", "max_drawdown", "trades"])]]
+        ok = int((self.runs["status"] == "ok").sum()) if len(self.runs) else 0
+        return (
+            f"<div><h3>sweep {esc(self.name)} ({esc(self.sweep_id)})</h3>"
+            f"<p>{len(self.runs)} runs stored ({ok} ok) in {esc(self.db)}; best by {esc(self.objective)} "
+            f"({esc(self.direction)})</p>{table(shown, dict(METRICS), index=False)}</div>"
+        )
+
+
+def _toml_value(value: Any, where: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # JSON string escapes are valid TOML basic-string escapes
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v, where) for v in value) + "]"
+    if isinstance(value, Mapping):
+        items = (f"{json.dumps(str(k))} = {_toml_value(v, f'{where}.{k}')}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    raise ConfigError(f"{DICT_SOURCE}: {where} = {value!r}: TOML has no {type(value).__name__} (use a number, text, "
+                      "true/false, a list or a table)")  # fmt: skip
+
+
+def to_toml(raw: Mapping[str, Any]) -> str:
+    """A config dict as TOML text (one ``key = value`` line per top-level key, tables inline)."""
+    text = "".join(f"{json.dumps(str(k))} = {_toml_value(v, str(k))}\n" for k, v in raw.items())
+    if tomllib.loads(text) != json.loads(json.dumps(raw)):  # pragma: no cover - a guard for odd value types
+        raise ConfigError(f"{DICT_SOURCE}: cannot be written as TOML without changing it")
+    return text
+
+
+def _sweep_text(config: ConfigLike) -> tuple[str, str]:
+    """The TOML text ``run_sweep`` reads (with its [sweep] section) and its file name."""
+    if isinstance(config, RunConfig):
+        if config.text:
+            return config.text, Path(config.source or f"{config.name}.toml").name
+        raise ConfigError(f"{config.source}: a sweep needs the config's [sweep] section; pass its path or a dict")
+    if isinstance(config, Mapping):
+        raw = copy.deepcopy(dict(config))
+        cfg = read_config(raw)
+        return to_toml(raw), f"{cfg.name}.toml"
+    raise ConfigError(f"a config is a TOML path, a dict or a RunConfig, not {type(config).__name__}")
+
+
+def sweep(
+    config: ConfigLike,
+    db: str | Path | None = None,
+    workers: int = 1,
+    engine: str = "auto",
+    scheduler: str | None = None,
+    cache: Cache | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    announce: Callable[[str], None] | None = None,
+) -> Sweep:
+    """Run (or resume) a config's ``[sweep]`` (``riskon sweep``) and return the stored ``Sweep``.
+
+    ``db`` is the DuckDB store (default ``runs/riskon.duckdb``); ``workers`` local
+    processes (1: this process) or a Dask ``scheduler`` (``"local"`` or ``tcp://...``);
+    ``engine`` ``"auto"`` (fast when it can), ``"fast"`` or ``"backtrader"``.
+    """
+    from riskon.store import DEFAULT_DB
+    from riskon.sweep import run_sweep
+    from riskon.sweep_spec import parse_sweep
+
+    db = Path(db) if db is not None else DEFAULT_DB
+    if isinstance(config, (str, os.PathLike)):
+        spec = parse_sweep(tomllib.loads(config_mod.load(config).text), str(config))
+        res = run_sweep(config, db=db, workers=workers, scheduler=scheduler, cache=cache, progress=progress,
+                        announce=announce, engine=engine)  # fmt: skip
+    else:  # run_sweep reads a file (its text is stored with the sweep): hand it the TOML in a private folder
+        text, name = _sweep_text(config)
+        spec = parse_sweep(tomllib.loads(text), DICT_SOURCE if isinstance(config, Mapping) else name)
+        with tempfile.TemporaryDirectory(prefix="riskon-sweep-") as folder:
+            path = Path(folder) / name
+            path.write_text(text, encoding="utf-8")
+            res = run_sweep(path, db=db, workers=workers, scheduler=scheduler, cache=cache, progress=progress,
+                            announce=announce, engine=engine)  # fmt: skip
+    return Sweep(res.sweep_id, res.name, spec.objective, spec.direction, db, res.total, res.already_done, res.ran,
+                 res.failed, res.skipped, res.seconds, res.executor, res.runs)  # fmt: skip
+
+
+def results(name_or_id: str | None = None, db: str | Path | None = None) -> Sweep:
+    """A stored sweep by name or id (default: the newest), without running anything (``riskon results``)."""
+    from riskon.store import DEFAULT_DB, Store
+    from riskon.sweep_spec import parse_sweep
+
+    db = Path(db) if db is not None else DEFAULT_DB
+    store = Store(db)
+    try:
+        info = store.find_sweep(name_or_id)
+    except (KeyError, FileNotFoundError) as e:
+        raise ConfigError(str(e).strip("'\"")) from None
+    with store.connect(read_only=True) as con:
+        text = con.execute("SELECT config_text FROM sweeps WHERE sweep_id = ?", [info["sweep_id"]]).fetchone()[0]
+    try:
+        spec = parse_sweep(tomllib.loads(text), info["name"])
+        objective, direction = spec.objective, spec.direction
+    except (tomllib.TOMLDecodeError, ConfigError, ValueError):
+        objective, direction = "sharpe", "maximize"
+    runs = store.runs(info["sweep_id"])
+    return Sweep(info["sweep_id"], info["name"], objective, direction, db, int(info["n_total"]), runs=runs)
+
+
+# -- the signal today -------------------------------------------------------------------------
+def status(
+    config: ConfigLike,
+    asof: str | pd.Timestamp | None = None,
+    refresh: bool = False,
+    cache: Cache | None = None,
+    announce: Callable[[str], None] | None = None,
+    deadline: float | None = None,
+) -> Status:
+    """The signal's state on the latest cached data, or at the close of the bar of ``asof`` (``riskon status``).
+
+    ``refresh`` first fetches the missing tail of every series the config uses
+    (offline, that fails with the same one-line ``NetworkError`` as ``riskon data
+    fetch``). See ``riskon.status.Status`` for the fields.
+    """
+    from riskon.status import refresh as refresh_cache
+    from riskon.status import status as signal_status
+
+    cfg = read_config(config)
+    if refresh:
+        for line in refresh_cache(cfg, cache=cache, deadline=deadline):
+            if announce:
+                announce(line)
+    return signal_status(cfg, asof=asof, cache=cache, announce=announce)
+
+
+# -- analyses (delegating to their modules) -------------------------------------------------------
+def events(
+    config: ConfigLike,
+    cache: Cache | None = None,
+    announce: Callable[[str], None] | None = None,
+    **settings: Any,
+) -> EventStudy:
+    """The event study of a config (``riskon events``): episodes, forward returns, bootstrap intervals.
+
+    ``settings`` override the config's ``[events]`` table (e.g. ``drought=60``,
+    ``horizons=(7, 30, 90)``); returns ``riskon.events.EventStudy``.
+    """
+    from riskon.events import event_study, settings_from
+
+    cfg = read_config(config)
+    return event_study(cfg, settings_from(cfg, **settings), cache=cache, announce=announce)
+
+
+def compare(
+    items: Sequence[Any],
+    db: str | Path | None = None,
+    null_n: int = 500,
+    seed: int = 0,
+    out: str | Path | None = None,
+    cache: Cache | None = None,
+    title: str | None = None,
+) -> pd.DataFrame:
+    """Compare runs side by side (``riskon compare``) and return the metrics table (runs, then buy-and-hold).
+
+    ``items`` are stored run ids (in ``db``), config paths, or ``Result`` objects; a dict or
+    ``RunConfig`` is run first. Each run gets its seeded random-entry null (``null_n`` draws, 0 = none).
+    With ``out`` the self-contained HTML page is written there too.
+    """
+    from riskon.compare import compare as compare_runs
+
+    wanted = [run(x, cache=cache) if isinstance(x, Mapping | RunConfig) else x for x in items]
+    return compare_runs(wanted, db=db, null_n=null_n, seed=seed, out=out, cache=cache, title=title)
+
+
+def null(result: Result | ConfigLike, n: int = 500, seed: int = 0) -> pd.DataFrame:
+    """Where a run falls in its random-entry null: its trades at ``n`` seeded random dates.
+
+    ``result`` is a ``Result`` or a config (run first). Per metric: the strategy's value, the
+    null's 5/50/95 % quantiles and the share of draws below it (``riskon.null.null_summary``);
+    the draws themselves are in ``attrs["draws"]`` (one row per draw, the run's metrics as columns).
+    """
+    from riskon.null import null_summary, random_entry_null
+
+    res = result if isinstance(result, Result) else run(result)
+    draws = random_entry_null(res, n=n, seed=seed)
+    summary = null_summary(res, draws)
+    summary.attrs["draws"] = draws
+    return summary
+
+
+def walkforward(
+    config: ConfigLike,
+    db: str | Path | None = None,
+    workers: int = 1,
+    engine: str = "auto",
+    cache: Cache | None = None,
+    announce: Callable[[str], None] | None = None,
+) -> WalkForwardResult:
+    """Walk the config's ``[sweep]`` grid forward as its ``[walkforward]`` table says (``riskon walkforward``).
+
+    Returns ``riskon.walkforward.WalkForwardResult`` (windows, the stitched out-of-sample curve,
+    in- against out-of-sample metrics). Runs the sweep first when the store lacks combinations.
+    """
+    from riskon.walkforward import walk_forward
+
+    if isinstance(config, str | os.PathLike):
+        return walk_forward(config, db=db, cache=cache, engine=engine, announce=announce, workers=workers)
+    text, name = _sweep_text(config)
+    with tempfile.TemporaryDirectory(prefix="riskon-walkforward-") as folder:
+        path = Path(folder) / name
+        path.write_text(text, encoding="utf-8")
+        return walk_forward(path, db=db, cache=cache, engine=engine, announce=announce, workers=workers)
