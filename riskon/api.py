@@ -12,6 +12,7 @@ files are and fail with the same ``ConfigError`` line.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import tempfile
@@ -64,8 +65,9 @@ def read_config(config: ConfigLike) -> RunConfig:
     """A validated ``RunConfig`` from a TOML path, a dict of the TOML's shape, or a ``RunConfig`` (as is)."""
     if isinstance(config, RunConfig):
         return config
-    if isinstance(config, Mapping):
-        return config_mod.parse(copy.deepcopy(dict(config)), DICT_SOURCE)
+    if isinstance(config, Mapping):  # keep the TOML text: [events] and [walkforward] are read from it
+        raw = copy.deepcopy(dict(config))
+        return dataclasses.replace(config_mod.parse(raw, DICT_SOURCE), text=to_toml(raw))
     if isinstance(config, (str, os.PathLike)):
         return config_mod.load(config)
     raise ConfigError(f"a config is a TOML path, a dict or a RunConfig, not {type(config).__name__}")
@@ -166,7 +168,9 @@ class Sweep:
         if ascending is None:
             ascending = metric == self.objective and self.direction == "minimize"
         ok = self.runs[self.runs["status"] == "ok"]
-        return ok.sort_values(metric, ascending=ascending, na_position="last").head(n)
+        from riskon.store import rank_runs
+
+        return rank_runs(ok, metric, "minimize" if ascending else "maximize").head(n)
 
     def returns(self, run_ids: Sequence[str] | None = None) -> pd.DataFrame:
         """Stored daily returns, one column per run id (all runs, or ``run_ids``), indexed by date."""

@@ -21,10 +21,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from riskon.api import LABELS
 from riskon.config import ConfigError, RunConfig
 from riskon.html import esc, figure, new_figure, page, reports_dir, table, write_page
 from riskon.metrics import METRICS
-from riskon.store import DEFAULT_DB, Store
+from riskon.store import DEFAULT_DB, Store, rank_runs
 
 #: The metrics the random-entry null reports (``riskon.null``).
 NULL_METRICS = ("total_return", "cagr", "sharpe", "max_drawdown")
@@ -182,7 +183,7 @@ def sweep_top(store: Store, sweep: str, top: int) -> list[str]:
     spec = sweep_spec(store, info["sweep_id"])
     objective, direction = spec.get("objective", "sharpe"), spec.get("direction", "maximize")
     runs = store.runs(info["sweep_id"])
-    ok = runs[runs["status"] == "ok"].sort_values(objective, ascending=direction == "minimize", na_position="last")
+    ok = rank_runs(runs[runs["status"] == "ok"], objective, direction)
     if ok.empty:
         raise ConfigError(f"sweep {info['name']} has no finished runs")
     return list(ok["run_id"].head(top))
@@ -425,20 +426,6 @@ def null_figure(comp: Comparison, metric: str = "sharpe"):
 
 
 # -- the page -------------------------------------------------------------------------------------------
-LABELS = {
-    "total_return": "Total return",
-    "cagr": "CAGR",
-    "sharpe": "Sharpe (365)",
-    "sortino": "Sortino (365)",
-    "max_drawdown": "Max drawdown",
-    "calmar": "Calmar",
-    "exposure": "Exposure",
-    "trades": "Trades",
-    "win_rate": "Win rate (per trade)",
-    "profit_factor": "Profit factor",
-    "avg_hold_days": "Avg holding days",
-    "fees": "Fees paid",
-}
 
 
 def format_value(row: str, value: float) -> str:

@@ -9,10 +9,12 @@ text), and tables are rendered with escaping on.
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import io
 import os
 import re
+import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -108,9 +110,16 @@ def write_page(path: str | Path, html_text: str, update_index: bool = True) -> P
     """Write a page atomically, then refresh the index of the reports folder it lies in (if any)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(html_text, encoding="utf-8")
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # one per writer
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(html_text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     if update_index:
         refresh_index(path)
     return path

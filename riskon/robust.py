@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from riskon.metrics import PERIODS
-from riskon.store import short_name
+from riskon.store import rank_runs, short_name
 
 #: CSCV refuses more train/test combinations than this (C(20, 10) = 184,756 is the largest S allowed).
 MAX_COMBINATIONS = 200_000
@@ -233,6 +233,7 @@ class PBOResult:
     dropped_rows: int
     is_best: np.ndarray = field(repr=False)
     oos_best: np.ndarray = field(repr=False)
+    duplicates: int = 0
 
     @property
     def prob_oos_loss(self) -> float:
@@ -282,9 +283,18 @@ def pbo(matrix, n_splits: int = 16, objective: Callable[[np.ndarray], np.ndarray
             f"n_splits={n_splits} gives {math.comb(n_splits, n_splits // 2):,} combinations; use at most 20 splits"
         )
     m, dropped = _as_matrix(matrix)
+    if m.shape[1] < 2:
+        raise RobustnessError(f"PBO needs at least 2 strategies (columns), got {m.shape[1]}")
+    # identical columns are one trial, not several: a swept parameter that never binds would otherwise
+    # tie every score and count as overfit (logit 0) in every combination
+    _, first = np.unique(m, axis=1, return_index=True)
+    duplicates = m.shape[1] - len(first)
+    m = m[:, np.sort(first)]
     t_all, n = m.shape
     if n < 2:
-        raise RobustnessError(f"PBO needs at least 2 strategies (columns), got {n}")
+        raise RobustnessError(
+            f"PBO needs at least 2 distinct strategies; all {n + duplicates} columns have identical returns"
+        )
     block = t_all // n_splits
     if block < 2:
         raise RobustnessError(
@@ -342,6 +352,7 @@ def pbo(matrix, n_splits: int = 16, objective: Callable[[np.ndarray], np.ndarray
         dropped_rows=dropped + skip,
         is_best=is_best,
         oos_best=oos_best,
+        duplicates=duplicates,
     )
 
 
@@ -455,9 +466,7 @@ def sweep_robustness(store, sweep_id: str, n_splits: int = 16) -> SweepRobustnes
     ok = ok[ok["returns"].map(lambda r: r is not None and len(r) > 1)] if len(ok) else ok
     if len(ok) < 2:
         raise RobustnessError(f"sweep {name!r} has {len(ok)} ok run(s) with stored returns; need at least 2")
-    ranked = ok.dropna(subset=[objective]).sort_values(
-        [objective, "run_id"], ascending=[direction == "minimize", True], kind="mergesort"
-    )
+    ranked = rank_runs(ok.dropna(subset=[objective]), objective, direction)
     if ranked.empty:
         raise RobustnessError(f"no run of sweep {name!r} has a {objective} value")
     best = ranked.iloc[0]
@@ -520,7 +529,9 @@ def summary_lines(res: SweepRobustness) -> list[str]:
         lines.append(
             f"  PBO = {_pct(c.pbo)} over {c.n_combinations} CSCV combinations ({c.n_splits} blocks of "
             f"{c.n_periods // c.n_splits} days, {res.start:%Y-%m-%d}..{res.end:%Y-%m-%d}, "
-            f"{c.n_strategies} runs, by {res.pbo_objective}); the in-sample best scores below 0 out of sample "
+            f"{c.n_strategies} distinct runs"
+            + (f" after {c.duplicates} with identical returns" if c.duplicates else "")
+            + f", by {res.pbo_objective}); the in-sample best scores below 0 out of sample "
             f"in {_pct(c.prob_oos_loss)}"
         )
     else:

@@ -181,7 +181,8 @@ class Store:
         """
         if not rows:
             return 0
-        rows = [dict(r) for r in rows]
+        seen: set[str] = set()  # a run id twice in one batch must not cost the whole batch its commit
+        rows = [dict(r) for r in rows if not (r["run_id"] in seen or seen.add(r["run_id"]))]
         benches = {}
         ids: dict[int, str] = {}  # many rows share one buy-and-hold array: hash each array object once
         for r in rows:
@@ -286,6 +287,17 @@ class Store:
                 "WHERE s.strategy_key = ? AND r.status = 'ok'",
                 [strategy_key],
             ).fetchone()[0]
+
+
+def rank_runs(runs: pd.DataFrame, objective: str, direction: str = "maximize") -> pd.DataFrame:
+    """Runs best first by ``objective``; ties broken by run id, missing values last.
+
+    Every view of a sweep (results, the report, compare, robustness, verify) ranks with this, so the
+    "best run" is the same run everywhere even when fast sweeps produce exactly tied metrics.
+    """
+    return runs.sort_values(
+        [objective, "run_id"], ascending=[direction == "minimize", True], kind="mergesort", na_position="last"
+    )
 
 
 def short_name(path: str, all_paths: list[str]) -> str:

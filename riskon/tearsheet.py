@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
+import tempfile
 import warnings
 from html import escape
 from pathlib import Path
@@ -89,8 +91,22 @@ def write_tearsheet(result, path: str | Path, title: str | None = None) -> Path:
 
 def write_returns_tearsheet(returns: pd.Series, benchmark: pd.Series, path: str | Path, title: str) -> Path:
     """Write a quantstats tear sheet from daily returns and a benchmark already on the same calendar."""
+    from riskon.html import write_page
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    fd, raw = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    os.close(fd)  # quantstats writes here; the page appears only once its remote links are gone
+    try:
+        _write_quantstats(returns, benchmark, Path(raw), path.name, title)
+        text = Path(raw).read_text(encoding="utf-8")
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(raw)
+    return write_page(path, _set_title(strip_remote_links(text), title))
+
+
+def _write_quantstats(returns: pd.Series, benchmark: pd.Series, out: Path, filename: str, title: str) -> None:
     with _quiet_quantstats():
         import matplotlib
 
@@ -103,12 +119,7 @@ def write_returns_tearsheet(returns: pd.Series, benchmark: pd.Series, path: str 
             rf=0.0,
             periods_per_year=PERIODS,
             match_dates=False,
-            output=str(path),
+            output=str(out),
             title=escape(title),  # quantstats pastes the title into its HTML as it is
-            download_filename=path.name,
+            download_filename=filename,
         )
-    path.write_text(_set_title(strip_remote_links(path.read_text(encoding="utf-8")), title), encoding="utf-8")
-    from riskon.html import refresh_index
-
-    refresh_index(path)
-    return path

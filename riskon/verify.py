@@ -29,7 +29,9 @@ def verify_runs(config: str | Path, runs: pd.DataFrame, objective: str, directio
 
     raw = tomllib.loads(Path(config).read_text())
     base = {k_: v for k_, v in raw.items() if k_ != "sweep"}
-    best = runs.sort_values(objective, ascending=direction == "minimize").head(3)
+    from riskon.store import rank_runs
+
+    best = rank_runs(runs, objective, direction).head(3)
     rest = runs.drop(best.index)
     rng = np.random.default_rng(seed)
     sample = rest.iloc[rng.choice(len(rest), min(k, len(rest)), replace=False)] if len(rest) else rest

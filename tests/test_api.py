@@ -274,3 +274,14 @@ def test_cli_walkforward_equals_the_api(files):
             assert cli_file.read_bytes() == p.read_bytes(), kind
         else:
             assert _page(cli_file) == _page(p), kind
+
+
+def test_a_dict_config_keeps_its_events_table(files):
+    """A dict's [events] table is read like a file's (it was once dropped with the TOML text)."""
+    raw = tomllib.loads(files["seed"].read_text(encoding="utf-8"))
+    raw["events"] = {"drought": 120, "horizons": [7, 30]}
+    cfg = riskon.read_config(raw)
+    from riskon.events import settings_from
+
+    settings = settings_from(cfg)
+    assert settings.drought == 120 and tuple(settings.horizons) == (7, 30)

@@ -183,12 +183,27 @@ def plain_cscv(m: np.ndarray, s: int) -> list[float]:
 def test_pbo_equals_a_plain_implementation_with_ties():
     rng = np.random.default_rng(8)
     m = rng.normal(0.0005, 0.01, (51, 5))  # 51 rows, 4 blocks of 12: the oldest 3 rows are dropped
-    m[:, 3] = m[:, 1]  # an exact twin: ties in and out of sample
+    m[:, 3] = m[:, 1]
+    m[:12, 3] = 0.0  # a near twin (flat in the first used block): ties on the halves that leave that block out
     res = pbo(m, 4)
     want = plain_cscv(m, 4)
     assert res.n_combinations == 6 and res.n_periods == 48 and res.dropped_rows == 3
     np.testing.assert_allclose(res.logits, want, rtol=0, atol=1e-12)
     assert res.pbo == np.mean(np.array(want) <= 0)
+
+
+def test_identical_columns_count_once():
+    """A swept parameter that never binds gives identical runs: one trial, not a tie that reads as overfit."""
+    rng = np.random.default_rng(5)
+    base = rng.normal(0.0005, 0.01, (400, 3))
+    m = np.column_stack([base[:, 0], base[:, 0], base[:, 1], base[:, 0], base[:, 2], base[:, 1]])
+    res = pbo(m, 8)
+    want = pbo(base, 8)
+    assert res.duplicates == 3 and res.n_strategies == 3
+    np.testing.assert_array_equal(res.logits, want.logits)
+    assert res.pbo == want.pbo
+    with pytest.raises(RobustnessError, match="identical returns"):
+        pbo(np.column_stack([base[:, 0]] * 4), 8)
 
 
 @pytest.mark.parametrize("objective", [sharpe, sortino, log_growth])
@@ -226,7 +241,7 @@ def test_runs_that_start_later_are_aligned_on_dates():
     ("matrix", "splits", "message"),
     [
         (np.zeros((100, 1)), 4, "at least 2 strategies"),
-        (np.zeros((30, 3)), 16, r"needs at least 32 periods .* got 30; use fewer splits"),
+        (np.arange(90.0).reshape(30, 3), 16, r"needs at least 32 periods .* got 30; use fewer splits"),
         (np.zeros((100, 3)), 5, "even integer"),
         (np.zeros((1000, 3)), 22, "use at most 20 splits"),
         (np.zeros(100), 4, "2-D matrix"),
@@ -348,7 +363,7 @@ def test_results_prints_the_robustness_block_and_exports_it(stored):
     assert "trials: 8 runs of this strategy in the store (6 ok in this sweep)" in text
     assert f"best Sharpe: {res.sharpe_annual:.2f} annualised = {res.sharpe_day:.4f} per day over 1826 days" in text
     assert f"PSR(0) = {res.psr:.1%}   DSR = {res.dsr:.1%}" in text
-    cscv = "12870 CSCV combinations (16 blocks of 114 days, 2017-01-03..2021-12-31, 6 runs, by sharpe)"
+    cscv = "12870 CSCV combinations (16 blocks of 114 days, 2017-01-03..2021-12-31, 6 distinct runs, by sharpe)"
     assert f"PBO = {res.pbo:.1%} over {cscv}" in text
     with (folder / "a.csv").open(newline="") as f:
         rows = {row["run_id"]: row for row in csv.DictReader(f)}
@@ -408,3 +423,22 @@ def test_results_skips_the_block_for_a_sweep_with_one_ok_run(tmp_path, capsys):
     with pytest.raises(typer.BadParameter, match="an even number from 2 to 20, got 3"):
         results_cmd("lonely", top=20, sort="sharpe", ascending=False, where=None, export=None, out_path=None,
                     db=store.path, splits=3)  # fmt: skip
+
+
+def test_duplicate_run_in_a_batch_keeps_the_batch_and_ties_rank_by_run_id(tmp_path):
+    """A run id twice in one batch is stored once with the rest; exact ties rank the same everywhere."""
+    from riskon.store import rank_runs
+
+    store = Store(tmp_path / "dup.duckdb")
+    same = [0.01, -0.005, 0.002, 0.004]
+    put_sweep(store, "s1", "k", {"b": same, "a": same, "c": [0.0, 0.01, -0.02, 0.03]})
+    rows = store.runs("s1")
+    assert sorted(rows["run_id"]) == ["a", "b", "c"]
+    start = pd.Timestamp("2020-01-01")
+    batch = [{"run_id": r, "sweep_id": "s2", "params": "{}", "status": "ok", "returns": same, "returns_start": start,
+              "bench": None} for r in ("d", "d", "e")]  # fmt: skip
+    store.write_batch(batch)
+    assert sorted(store.runs("s2")["run_id"]) == ["d", "e"]
+    ranked = rank_runs(rows, "sharpe", "maximize")
+    assert list(ranked["run_id"][:2]) == ["a", "b"]  # a and b tie exactly: the lower run id first
+    assert sweep_robustness(store, "s1").best_run_id == "a"
