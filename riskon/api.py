@@ -196,6 +196,16 @@ class Sweep:
 
         return sweep_robustness(Store(self.db), self.sweep_id, n_splits=n_splits)
 
+    def walkforward(self) -> WalkForwardResult | None:
+        """The walk-forward of the sweep's ``[walkforward]`` table from its stored runs (None without one).
+
+        Nothing is swept: a combination missing from the store raises ``riskon.walkforward.MissingRuns``.
+        """
+        from riskon.store import Store
+        from riskon.sweep_report import stored_walkforward
+
+        return stored_walkforward(Store(self.db), self.sweep_id)
+
     def _repr_html_(self) -> str:
         best = self.best(10)
         params = [c for c in best.columns if c not in {"sweep_id", "params", "status", "error", "seconds", "finished",

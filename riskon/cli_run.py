@@ -13,6 +13,7 @@ from rich.table import Table
 
 from riskon import api
 from riskon.api import LABELS
+from riskon.html import reports_dir
 from riskon.metrics import format_metric
 from riskon.status import price_text
 
@@ -104,7 +105,7 @@ def run_cmd(
         err_c.print(f"note: {line}", highlight=False, markup=False)
     if cfg.target["mode"] != "single":
         out_c.print(f"note: {SURVIVORSHIP}", highlight=False)
-    folder = out or Path("reports") / cfg.name
+    folder = out or reports_dir() / cfg.name
     paths = result.write(folder)
     for kind, p in paths.items():
         out_c.print(f"{kind:>9}: {p}", highlight=False)

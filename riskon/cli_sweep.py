@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
@@ -14,7 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from riskon.metrics import METRICS, format_metric
-from riskon.store import DEFAULT_DB, Store
+from riskon.store import DEFAULT_DB, Store, rank_runs
+
+if TYPE_CHECKING:
+    from riskon.walkforward import WalkForwardResult
 
 
 def _console(stderr: bool = False) -> Console:
@@ -38,7 +42,7 @@ def runs_table(df: pd.DataFrame, title: str, metrics: list[str]) -> Table:
 
 
 def sweep_cmd(
-    config: Path = typer.Argument(..., help="A config with a [sweep] section."),
+    config: Path = typer.Argument(..., help="A config with a \\[sweep] section."),
     workers: int = typer.Option(2, "--workers", "-w", help="Local worker processes (1 = in this process)."),
     scheduler: str = typer.Option(None, help="Dask: 'local' starts a LocalCluster; tcp://host:port joins one."),
     db: Path = typer.Option(DEFAULT_DB, help="DuckDB results store."),
@@ -47,7 +51,7 @@ def sweep_cmd(
     verify: int = typer.Option(0, help="Re-run this many random runs plus the top 3 in backtrader and compare."),
 ) -> None:
     """Run a parameter sweep (or resume it): every combination once, committed in batches."""
-    from riskon.sweep import run_sweep
+    from riskon import api
 
     out, err = _console(), _console(stderr=True)
     progress = Progress(
@@ -67,33 +71,28 @@ def sweep_cmd(
 
     try:
         with progress:
-            res = run_sweep(config, db=db, workers=workers, scheduler=scheduler, progress=tick, engine=engine,
+            res = api.sweep(config, db=db, workers=workers, scheduler=scheduler, progress=tick, engine=engine,
                             announce=lambda m: err.print(m, highlight=False, markup=False))  # fmt: skip
     except KeyboardInterrupt:
         err.print(f"interrupted: finished batches are stored in {db}; run the same command again to resume")
         raise typer.Exit(130) from None
-    import tomllib
-
-    from riskon.sweep_spec import parse_sweep
-
-    spec = parse_sweep(tomllib.loads(Path(config).read_text()), str(config))
     ok = res.runs[res.runs["status"] == "ok"]
-    best = ok.sort_values(spec.objective, ascending=spec.direction == "minimize").head(top)
+    best = res.best(top)
     out.print(
         f"[bold]{res.name}[/] ({res.sweep_id}): {res.total} combinations, {res.already_done} already stored, "
         f"{res.ran} run now ({res.failed} failed) in {res.seconds:.1f} s on {res.executor}"
         + (f"; {res.skipped} skipped by rule constraints" if res.skipped else ""),
         highlight=False,
     )
-    metrics = list(dict.fromkeys([spec.objective, "cagr", "sharpe", "max_drawdown", "trades"]))
-    out.print(runs_table(best, f"best {len(best)} by {spec.objective}", metrics))
+    metrics = list(dict.fromkeys([res.objective, "cagr", "sharpe", "max_drawdown", "trades"]))
+    out.print(runs_table(best, f"best {len(best)} by {res.objective}", metrics))
     failed = res.runs[res.runs["status"] != "ok"]
     for r in failed.head(5).itertuples():
         err.print(f"failed {r.run_id[:12]}: {r.error}", highlight=False, markup=False)
     if verify:
         from riskon.verify import verify_runs
 
-        picked = verify_runs(config, ok, spec.objective, spec.direction, verify)
+        picked = verify_runs(config, ok, res.objective, res.direction, verify)
         bad = [v for v in picked if v["differences"]]
         for v in picked:
             mark = "[red]DIFF[/]" if v["differences"] else "[green]same[/]"
@@ -122,7 +121,8 @@ def results_cmd(
     """Query a sweep's stored runs: best by a metric, filtered, exported with run ids and parameters.
 
     After the table comes the sweep's robustness (over all its ok runs, whatever ``--where`` keeps):
-    trials of the strategy in the store, the best run's Sharpe, PSR, DSR and PBO (see riskon/robust.py).
+    trials of the strategy in the store, the best run's Sharpe, PSR, DSR and PBO (see riskon/robust.py);
+    then, when the sweep's config has a ``[walkforward]`` table, its walk-forward from the stored runs.
     """
     from riskon.robust import RobustnessError, summary_lines, sweep_robustness
 
@@ -146,7 +146,7 @@ def results_cmd(
         except duckdb.Error as e:
             cols = ", ".join(c for c in df.columns if c not in ("params", "error"))
             raise typer.BadParameter(f"{str(e).splitlines()[0]}; columns: {cols}", param_hint="--where") from None
-    df = df.sort_values(sort, ascending=ascending, na_position="last")
+    df = rank_runs(df, sort, "minimize" if ascending else "maximize")
     out = _console()
     if export and export not in ("csv", "parquet"):
         raise typer.BadParameter("csv or parquet", param_hint="--export")
@@ -173,6 +173,44 @@ def results_cmd(
     out.print(runs_table(df.head(top), title, shown))
     for line in summary_lines(robust) if robust is not None else [f"robustness: skipped: {skipped}"]:
         out.print(line, highlight=False, markup=False, soft_wrap=True)
+    for line in _walkforward_block(store, info["sweep_id"]):
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _walkforward_block(store: Store, sweep_id: str) -> list[str]:
+    """The walk-forward lines of ``riskon results``: none without a ``[walkforward]`` table, one when it fails."""
+    from feeds.errors import DataError
+    from riskon.config import ConfigError
+    from riskon.sweep_report import stored_walkforward
+
+    try:
+        res = stored_walkforward(store, sweep_id)
+    except (ConfigError, DataError, OSError, ValueError, RuntimeError) as e:
+        return [f"walk-forward: skipped: {str(e).splitlines()[0] if str(e) else type(e).__name__}"]
+    return [] if res is None else walkforward_lines(res)
+
+
+def walkforward_lines(res: WalkForwardResult) -> list[str]:
+    """A walk-forward in three lines, as ``riskon results`` prints it.
+
+    The windows; then the stitched out-of-sample Sharpe ratio and CAGR against the in-sample mean
+    over windows and buy-and-hold over the same test windows (``res.summary``).
+    """
+    from riskon.api import LABELS
+
+    spec, w, s = res.spec, res.windows, res.summary
+    grows = " and growing" if spec.mode == "anchored" else ""
+    lines = [
+        f"walk-forward of {res.name}: {len(w)} {spec.mode} windows (train {spec.train_days} days{grows}, test "
+        f"{spec.test_days} days, chosen by in-sample {spec.objective}); out of sample "
+        f"{w['test_start'].iloc[0]:%Y-%m-%d}..{w['test_end'].iloc[-1]:%Y-%m-%d} ({len(res.returns)} days)"
+    ]
+    for m in ("sharpe", "cagr"):
+        lines.append(
+            f"  {LABELS[m]}: out of sample (stitched) {format_metric(m, s.at[m, 'out_of_sample'])}, in-sample mean "
+            f"{format_metric(m, s.at[m, 'in_sample_mean'])}, buy-and-hold {format_metric(m, s.at[m, 'buy_and_hold'])}"
+        )
+    return lines
 
 
 def report_cmd(

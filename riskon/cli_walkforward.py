@@ -83,7 +83,11 @@ def _param_columns(res: WalkForwardResult) -> list[str]:
     return [short_name(p, res.param_paths) for p in res.param_paths]
 
 
-def _chart_equity(res: WalkForwardResult) -> str:
+def equity_chart(res: WalkForwardResult) -> str:
+    """The stitched out-of-sample equity against buy-and-hold (log scale, test windows shaded) as an ``<img>``.
+
+    Shared by the walk-forward page and the sweep report.
+    """
     from riskon import html
 
     fig = html.new_figure(12, 5.5)
@@ -144,7 +148,7 @@ def _chart_params(res: WalkForwardResult) -> str:
     return html.figure(fig, "chosen parameters and in- against out-of-sample objective per window")
 
 
-def _windows_frame(res: WalkForwardResult) -> pd.DataFrame:
+def windows_frame(res: WalkForwardResult) -> pd.DataFrame:
     """The windows table for CSV and HTML: dates as text, the chosen parameters, IS and OOS metrics."""
     w = res.windows.drop(columns=["params"]).copy()
     for c in ("train_start", "train_end", "test_start", "test_end"):
@@ -152,14 +156,60 @@ def _windows_frame(res: WalkForwardResult) -> pd.DataFrame:
     return w
 
 
-def write_report(res: WalkForwardResult, folder: Path) -> dict[str, Path]:
-    """Write the HTML page and the windows and equity CSVs; returns their paths."""
+def windows_html(res: WalkForwardResult) -> str:
+    """The windows as an HTML table: dates, chosen parameters, in-sample return metrics, out-of-sample metrics.
+
+    Shared by the walk-forward page and the sweep report.
+    """
     from riskon import html
     from riskon.walkforward import RETURN_METRICS
 
+    w = windows_frame(res)
+    formats = {f"{p}_{m}": METRICS[m] for p in ("is", "oos") for m in METRICS}
+    shown = w[[c for c in w.columns if not c.startswith("is_") or c[3:] in RETURN_METRICS]]
+    return html.table(shown, formats, index=False)
+
+
+def summary_html(res: WalkForwardResult) -> str:
+    """In-sample mean, out-of-sample mean, stitched out-of-sample and buy-and-hold per metric, as an HTML table.
+
+    Shared by the walk-forward page and the sweep report.
+    """
+    from riskon import html
+
+    return html.table(res.summary.rename(index=LABELS), {LABELS[m]: METRICS[m] for m in METRICS})
+
+
+#: What the in-sample against out-of-sample table's columns mean (below the table on both pages).
+SUMMARY_NOTE = (
+    "in sample mean: the chosen run over its train window, averaged over windows; out of sample mean: each test "
+    "window, averaged (undefined values such as the Sharpe ratio of a window without trades are left out); out of "
+    "sample: the stitched test windows, trade statistics pooled over all their trades."
+)
+
+
+def setup_html(res: WalkForwardResult) -> str:
+    """One paragraph: index and target, the sweep and its parameters, the windows, the objective and the engine."""
+    from riskon import html
+
+    cfg, spec = res.config, res.spec
+    target = ", ".join(cfg.target["assets"])
+    return (
+        f"<p>{html.esc(cfg.data['index'])} &rarr; {html.esc(target)}; sweep {html.esc(res.sweep_id)} "
+        f"({len(res.param_paths)} parameters swept: {html.esc(', '.join(res.param_paths))}); "
+        f"{html.esc(spec.mode)} windows, train {spec.train_days} days, test {spec.test_days} days, step "
+        f"{spec.step_days} days; {len(res.windows)} windows; objective {html.esc(spec.direction)} "
+        f"{html.esc(spec.objective)}; {html.esc(res.engine)} engine.</p>"
+    )
+
+
+def write_report(res: WalkForwardResult, folder: Path) -> dict[str, Path]:
+    """Write the HTML page and the windows and equity CSVs; returns their paths."""
+    from riskon import html
+
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
-    w = _windows_frame(res)
+    w = windows_frame(res)
     paths["windows"] = folder / "walkforward_windows.csv"
     params = [json.dumps(p, sort_keys=True) for p in res.windows["params"]]
     w.assign(params=params).to_csv(paths["windows"], index=False)
@@ -167,33 +217,18 @@ def write_report(res: WalkForwardResult, folder: Path) -> dict[str, Path]:
     eq.index = eq.index.tz_convert(None).rename("date")
     paths["equity"] = folder / "walkforward_equity.csv"
     eq.to_csv(paths["equity"])
-    cfg, spec = res.config, res.spec
-    target = ", ".join(cfg.target["assets"])
-    setup = (
-        f"<p>{html.esc(cfg.data['index'])} &rarr; {html.esc(target)}; sweep {html.esc(res.sweep_id)} "
-        f"({len(res.param_paths)} parameters swept: {html.esc(', '.join(res.param_paths))}); "
-        f"{html.esc(spec.mode)} windows, train {spec.train_days} days, test {spec.test_days} days, step "
-        f"{spec.step_days} days; {len(res.windows)} windows; objective {html.esc(spec.direction)} "
-        f"{html.esc(spec.objective)}; {html.esc(res.engine)} engine.</p>"
-    )
-    formats = {f"{p}_{m}": METRICS[m] for p in ("is", "oos") for m in METRICS}
-    shown = w[[c for c in w.columns if not c.startswith("is_") or c[3:] in RETURN_METRICS]]
-    summary = res.summary.rename(index=LABELS)
-    row_formats = {LABELS[m]: METRICS[m] for m in METRICS}
+    spec = res.spec
     trades = res.trades
     sections = [
-        setup,
+        setup_html(res),
         f'<p class="note">{html.esc(SEMANTICS.format(objective=spec.objective))}</p>',
         "<h2>In-sample against out-of-sample</h2>",
-        html.table(summary, row_formats),
-        '<p class="note">in sample mean: the chosen run over its train window, averaged over windows; out of '
-        "sample mean: each test window, averaged (undefined values such as the Sharpe ratio of a window without "
-        "trades are left out); out of sample: the stitched test windows, trade statistics pooled over all their "
-        "trades.</p>",
+        summary_html(res),
+        f'<p class="note">{html.esc(SUMMARY_NOTE)}</p>',
         "<h2>Out-of-sample equity</h2>",
-        _chart_equity(res),
+        equity_chart(res),
         "<h2>Windows</h2>",
-        html.table(shown, formats, index=False),
+        windows_html(res),
         "<h2>Chosen parameters per window</h2>",
         _chart_params(res),
     ]
@@ -208,7 +243,7 @@ def write_report(res: WalkForwardResult, folder: Path) -> dict[str, Path]:
 
 
 def walkforward_cmd(
-    config: Path = typer.Argument(..., help="A config with a [sweep] grid and a [walkforward] table."),
+    config: Path = typer.Argument(..., help="A config with a \\[sweep] grid and a \\[walkforward] table."),
     db: Path = typer.Option(DEFAULT_DB, help="DuckDB results store (the sweep runs first if it is not there)."),
     engine: str = typer.Option("auto", help="fast (vectorised), backtrader, or auto (fast when it can)."),
     out: Path = typer.Option(None, help="Output folder; default reports/<name>/."),

@@ -464,6 +464,7 @@ def start_pool(workers: int):
     ctx = get_context("spawn")
     init = (os.getpid(), {"kernel": ctx.Lock(), "stats": ctx.Lock()}, ctx.Barrier(workers))
     ex = ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker, initargs=init)
+    ex._riskon_sync = init  # the locks and barrier must outlive the workers' start-up, even if unused
     for _ in range(workers):  # a spawn pool starts a process per submitted task: start all, the barrier needs them
         ex.submit(os.getpid)
     return ex

@@ -14,6 +14,7 @@ sweep skips every run already in the store.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -236,7 +237,19 @@ def _pool_results(ex: ProcessPoolExecutor, fn, tasks, workers: int, flatten: boo
             for f in done:
                 yield from f.result() if flatten else (f.result(),)
     finally:
-        ex.shutdown(wait=False, cancel_futures=True)
+        stop_pool(ex)
+
+
+def stop_pool(ex: ProcessPoolExecutor) -> None:
+    """End a pool whose results are consumed (or abandoned): its workers are idle or still starting.
+
+    Terminating first keeps a worker that is still starting from failing noisily on a lock the driver
+    has already released, and keeps a sweep with nothing left to run from waiting for compilations.
+    """
+    for proc in list((getattr(ex, "_processes", None) or {}).values()):
+        with contextlib.suppress(Exception):
+            proc.terminate()
+    ex.shutdown(wait=False, cancel_futures=True)
 
 
 def _evaluate_dask_cluster(
@@ -310,7 +323,7 @@ def run_sweep(
                          engine, pool)  # fmt: skip
     finally:
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            stop_pool(pool)
 
 
 def _run_grid(
@@ -319,7 +332,7 @@ def _run_grid(
     combos, skipped = combinations(raw, spec, str(path))
     engine = choose_engine(engine, [c for _, c in combos], announce)
     if pool is not None and engine != "fast":
-        pool.shutdown(wait=False, cancel_futures=True)
+        stop_pool(pool)
     frames = {(s, tf): load(s, tf, cache=cache, announce=announce) for s, tf in _series_needed([c for _, c in combos])}
     fps = {f"{s}@{tf}": f.attrs["fingerprint"] for (s, tf), f in frames.items()}
     ident = {"name": cfg0.name, "config": base, "spec": spec.__dict__, "data": fps, "engine": engine}

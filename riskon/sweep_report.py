@@ -5,17 +5,26 @@ distribution of every metric with the best run marked; for each pair of swept pa
 heatmap of the objective with the other parameters fixed at the best run's values, and one with
 them aggregated (median over the rest); the objective of the best run's grid neighbours (one step
 each way along each parameter, the rest fixed) and a slice through each parameter; where the
-best run falls in its random-entry null; and the robustness block (probabilistic and deflated
-Sharpe ratio, probability of backtest overfitting) from ``riskon.robust``. Metrics come from
-the stored runs; only the null re-runs the best run, for its trades.
+best run falls in its random-entry null; the robustness block (probabilistic and deflated
+Sharpe ratio, probability of backtest overfitting) from ``riskon.robust``; and, when the sweep's
+config has a ``[walkforward]`` table, the walk-forward (``riskon.walkforward``) computed from the
+stored runs: its windows, in- against out-of-sample summary and stitched out-of-sample equity.
+Metrics come from the stored runs; only the null re-runs the best run, for its trades, and the
+walk-forward trades its test windows (nothing is swept: a missing combination is reported).
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import math
+import re
+import tempfile
+import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,10 +33,19 @@ from riskon.compare import LABELS, PERCENTILE_FORMAT, one_line, rerun_stored, sw
 from riskon.config import ConfigError
 from riskon.html import esc, figure, new_figure, page, reports_dir, table, write_page
 from riskon.metrics import METRICS
-from riskon.store import DEFAULT_DB, Store, short_name
+from riskon.store import DEFAULT_DB, Store, rank_runs, short_name
+
+if TYPE_CHECKING:
+    from riskon.walkforward import WalkForwardResult
 
 #: Metrics drawn as histograms (fees are a by-product, not a score).
 DISTRIBUTED = [m for m in METRICS if m != "fees"]
+
+#: The walk-forward section of a sweep whose config has no ``[walkforward]`` table (one sentence).
+WALKFORWARD_HINT = (
+    "No walk-forward: add a [walkforward] table (mode, train_days, test_days) beside the [sweep] grid of the "
+    "config and run `riskon sweep CONFIG` again (stored runs are reused) to see it here."
+)
 
 
 @dataclass
@@ -62,14 +80,17 @@ def load_sweep(store: Store, sweep: str | None) -> SweepData:
     if ok.empty:
         raise ConfigError(f"sweep {info['name']} has no finished runs to report")
     objective, direction = spec.get("objective", "sharpe"), spec.get("direction", "maximize")
-    ok = ok.sort_values(objective, ascending=direction == "minimize", na_position="last").reset_index(drop=True)
+    ok = rank_runs(ok, objective, direction).reset_index(drop=True)
     paths = list(spec.get("values", {}))
     names = [short_name(p, paths) for p in paths]
     params = [n for n in names if n in ok.columns]
+    for col in params:  # a swept list (e.g. target.assets) is one categorical value: its JSON text
+        ok[col] = ok[col].map(lambda v: json.dumps(v) if isinstance(v, list | dict) else v)
     values = {}
     for path, col in zip(paths, names, strict=True):
         if col in params:
-            listed = [v for v in spec["values"][path] if v in set(ok[col].dropna())]
+            given = [json.dumps(v) if isinstance(v, list | dict) else v for v in spec["values"][path]]
+            listed = [v for v in given if v in set(ok[col].dropna())]
             extra = sorted(set(ok[col].dropna()) - set(listed), key=_order)
             values[col] = _sorted_values(listed + extra)
     return SweepData(store, info, spec, ok, objective, direction, params, values, ok.iloc[0])
@@ -340,6 +361,72 @@ def robustness_section(data: SweepData) -> list[str]:
     return out
 
 
+# -- walk-forward ---------------------------------------------------------------------------------------
+def config_text(store: Store, sweep_id: str) -> str:
+    """The config text a sweep was run from (``sweeps.config_text``)."""
+    with store.connect(read_only=True) as con:
+        row = con.execute("SELECT config_text FROM sweeps WHERE sweep_id = ?", [sweep_id]).fetchone()
+    if row is None:
+        raise ConfigError(f"no sweep {sweep_id} in {store.path}")
+    return str(row[0])
+
+
+def stored_walkforward(
+    store: Store, sweep_id: str, cache=None, announce: Callable[[str], None] | None = None
+) -> WalkForwardResult | None:
+    """The walk-forward of a stored sweep from its stored runs, or None when its config has no ``[walkforward]``.
+
+    ``riskon.walkforward.walk_forward`` on the stored config text, with the engine the runs were
+    made with and ``sweep_id`` given, so nothing is swept: a combination the store lacks (other
+    data, other code) raises ``MissingRuns``. The test windows are traded (about 2 s for the seed).
+    """
+    from riskon.walkforward import walk_forward
+
+    text = config_text(store, sweep_id)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None  # not a config riskon could have swept; nothing to walk forward
+    if "walkforward" not in raw:
+        return None
+    engines = set(store.runs(sweep_id)["engine"].dropna())
+    engine = engines.pop() if len(engines) == 1 else "auto"
+    name = re.sub(r"[^\w.-]", "_", str(raw.get("name", "sweep")))[:80] or "sweep"
+    with tempfile.TemporaryDirectory(prefix="riskon-walkforward-") as folder:
+        path = Path(folder) / f"{name}.toml"
+        path.write_text(text, encoding="utf-8")
+        try:
+            return walk_forward(path, db=store.path, cache=cache, engine=engine, announce=announce, sweep_id=sweep_id)
+        except ConfigError as e:  # name the sweep's config, not the temporary file
+            raise type(e)(str(e).replace(str(path), f"the config of sweep {sweep_id}")) from None
+
+
+def walkforward_section(data: SweepData, cache=None) -> list[str]:
+    """The walk-forward of the sweep, computed from its stored runs; the hint when its config has none."""
+    from feeds.errors import DataError
+    from riskon.cli_walkforward import SEMANTICS, SUMMARY_NOTE, equity_chart, setup_html, summary_html, windows_html
+
+    try:
+        res = stored_walkforward(data.store, data.info["sweep_id"], cache=cache)
+    except (ConfigError, DataError, OSError, ValueError, RuntimeError) as e:
+        return [f'<p class="note" id="walkforward">Walk-forward not computed: {esc(one_line(e))}</p>']
+    if res is None:
+        return [f'<p class="note" id="walkforward">{esc(WALKFORWARD_HINT)}</p>']
+    return [
+        '<div id="walkforward">',
+        setup_html(res),
+        f'<p class="note">{esc(SEMANTICS.format(objective=res.spec.objective))}</p>',
+        "<h3>In-sample against out-of-sample</h3>",
+        f'<div id="walkforward-summary">{summary_html(res)}</div>',
+        f'<p class="note">{esc(SUMMARY_NOTE)}</p>',
+        "<h3>Out-of-sample equity</h3>",
+        equity_chart(res),
+        "<h3>Windows</h3>",
+        f'<div id="walkforward-windows">{windows_html(res)}</div>',
+        "</div>",
+    ]
+
+
 # -- the page -------------------------------------------------------------------------------------------
 def sweep_report(
     sweep: str | None,
@@ -394,6 +481,8 @@ def sweep_report(
     sections += null_section(data, null_n, seed, cache=cache)
     sections.append("<h2>Robustness: PSR, DSR, PBO</h2>")
     sections += robustness_section(data)
+    sections.append("<h2>Walk-forward</h2>")
+    sections += walkforward_section(data, cache=cache)
     path = Path(out) if out is not None else reports_dir() / data.name / "sweep.html"
     title = f"sweep {data.name}: best by {data.objective}"
     return write_page(path, page(title, sections, subtitle=f"sweep id {data.info['sweep_id']}"))

@@ -10,12 +10,13 @@ start = "2014-09-17"      # first train day; default the first bar of the data
 ```
 
 In-sample choice: the sweep's full-history runs are read from the store (the
-sweep runs first if any combination is missing) and each combination's stored
+sweep runs first if any combination is missing; given a stored ``sweep_id``,
+nothing runs and a missing combination is an error) and each combination's stored
 daily returns are sliced to the train window; the objective is computed on
 that slice with ``riskon.metrics`` and the best finite value wins (ties: the
 first in grid order). These are the full-history run's returns over the
 window, so a position carried in from before the window counts (anchored
-windows start at ``start`` and carry nothing in) and one still open at the
+windows carry nothing in only when ``start`` is the data's first bar) and one still open at the
 window's end is marked at its close, not sold. Only objectives computable from
 daily returns can be used this way.
 
@@ -121,6 +122,10 @@ class WalkForwardResult:
     fee: float
     initial_cash: float
     config: RunConfig = field(repr=False)
+
+
+class MissingRuns(ConfigError):
+    """A walk-forward from a stored sweep found grid combinations the store lacks (nothing is run to fill them)."""
 
 
 # -- config ---------------------------------------------------------------------------------
@@ -319,11 +324,15 @@ def walk_forward(
     engine: str = "auto",
     announce: Callable[[str], None] | None = None,
     workers: int = 1,
+    sweep_id: str | None = None,
 ) -> WalkForwardResult:
     """Walk a config's ``[sweep]`` grid forward through time as its ``[walkforward]`` table says.
 
     Runs the sweep first when the store lacks any of its combinations (announced);
     ``engine`` is used for the sweep and the test windows (``auto``: fast when it can).
+    With ``sweep_id`` (a sweep of this config already in ``db``) nothing is swept: its stored
+    runs are used as they are, and ``MissingRuns`` is raised when any combination is not among
+    them (the sweep report and ``riskon results`` read a stored sweep this way).
     """
     from riskon import config as config_mod
     from riskon.sweep import choose_engine, run_id, run_sweep
@@ -348,19 +357,31 @@ def walk_forward(
     if announce:
         announce(
             f"walk-forward {cfg0.name}: {len(windows)} {spec.mode} windows; in-sample choice by {sweep.objective} "
-            "from the sweep's stored full-history returns (any missing combination runs now)"
+            "from the sweep's stored full-history returns"
+            + (" (any missing combination runs now)" if sweep_id is None else f" of sweep {sweep_id}")
         )
-    res = run_sweep(path, db=db, workers=workers, cache=cache, announce=announce, engine=engine)
-    stored = _stored_returns(Store(db), res.sweep_id, calendar)
+    swept = sweep_id is None
+    if swept:
+        sweep_id = run_sweep(path, db=db, workers=workers, cache=cache, announce=announce, engine=engine).sweep_id
+    stored = _stored_returns(Store(db), sweep_id, calendar)
     cands = []  # (overrides, run id, returns) in grid order; a run another sweep computed has its own params text
+    missing = []
     for overrides, cfg in combos:
         rid = run_id(cfg, bars_of.fingerprints(cfg), engine)
         if rid not in stored:
-            raise RuntimeError(f"sweep {res.sweep_id} has no run {rid} for {overrides}; run ids did not match")
-        if stored[rid] is not None:
+            missing.append(overrides)
+        elif stored[rid] is not None:
             cands.append((overrides, rid, stored[rid]))
+    if missing and swept:  # the sweep just stored every combination: a miss is a run id mismatch
+        raise RuntimeError(f"sweep {sweep_id} has no run for {missing[0]}; run ids did not match")
+    if missing:
+        raise MissingRuns(
+            f"sweep {sweep_id} lacks {len(missing)} of the grid's {len(combos)} combinations as this code and data "
+            f"compute them ({engine} engine; first: {missing[0]}); run `riskon sweep` or `riskon walkforward` on "
+            "its config to complete them"
+        )
     if not cands:
-        raise ConfigError(f"{where}: no combination of sweep {res.sweep_id} finished without an error")
+        raise ConfigError(f"{where}: no combination of sweep {sweep_id} finished without an error")
     matrix = np.column_stack([c[2] for c in cands])
     paths = list(sweep.values)
     names = {p: short_name(p, paths) for p in paths}
@@ -415,7 +436,7 @@ def walk_forward(
     return WalkForwardResult(
         name=cfg0.name,
         description=cfg0.description,
-        sweep_id=res.sweep_id,
+        sweep_id=sweep_id,
         spec=spec,
         engine=engine,
         param_paths=paths,
