@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 import typer
-from rich.console import Console
 
 from feeds.loader import load
+from riskon.console import console
 from riskon.lookahead import check
 from strategies import rules
 
@@ -26,7 +26,7 @@ def lookahead_cmd(
     seed: int = typer.Option(0, help="Seed of the sampled and random cuts."),
 ) -> None:
     """Cut the raw sources at many UTC instants, re-align, recompute; fail if an earlier signal changes."""
-    out = Console(width=None if Console().is_terminal else 160)
+    out = console(width=160)
     idx = load(index, "1d")
     ast_full = load(asset, "1d")
     ast = ast_full[ast_full.index >= pd.Timestamp(start, tz="UTC")]

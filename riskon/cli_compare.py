@@ -5,16 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from riskon.config import ConfigError
+from riskon.console import console
 from riskon.store import DEFAULT_DB
-
-
-def _console() -> Console:
-    probe = Console()
-    return Console(width=None if probe.is_terminal else 180)
 
 
 def compare_cmd(
@@ -48,7 +43,7 @@ def compare_cmd(
         tbl.add_column(str(col), justify="right")
     for key, name in zip([k for k in comp.metrics.index if shown_name(k) in shown.index], shown.index, strict=True):
         tbl.add_row(name, *(format_value(key, comp.metrics.at[key, col]) for col in comp.metrics.columns))
-    con = _console()
+    con = console()
     con.print(tbl)
     for e in comp.entries:
         for note in e.notes:

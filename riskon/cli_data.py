@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -13,10 +12,11 @@ from rich.table import Table
 from feeds.cache import Cache
 from feeds.deadline import DEFAULT_DEADLINE
 from feeds.loader import csv_files, fetch, import_file
+from riskon.console import console
 
 app = typer.Typer(help="Fill, inspect and list the local price cache.", no_args_is_help=True)
-out = Console(width=None if Console().is_terminal else 200)
-err = Console(stderr=True, width=None if Console(stderr=True).is_terminal else 200)
+out = console(width=200)
+err = console(stderr=True, width=200)
 
 
 def _progress() -> Progress:

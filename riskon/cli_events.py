@@ -15,18 +15,13 @@ import numpy as np
 import pandas as pd
 import typer
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, PercentFormatter
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from riskon import config as config_mod
 from riskon import html
+from riskon.console import console
 from riskon.events import BASKET, MIN_EPISODES, EventStudy, event_study, settings_from
-
-
-def _console(stderr: bool = False) -> Console:
-    probe = Console(stderr=stderr)
-    return Console(stderr=stderr, width=None if probe.is_terminal else 180)
 
 
 def _pct(value: float, signed: bool = True) -> str:
@@ -323,7 +318,7 @@ def events_cmd(
     cfg = config_mod.load(config)
     extra = [a.strip() for item in (assets or []) for a in item.split(",") if a.strip()]
     settings = settings_from(cfg, drought=drought, assets=extra or None, bootstrap=bootstrap, seed=seed)
-    out_c, err_c = _console(), _console(stderr=True)
+    out_c, err_c = console(), console(stderr=True)
     t0 = time.perf_counter()
     study = event_study(cfg, settings, announce=lambda m: err_c.print(m, highlight=False))
     elapsed = time.perf_counter() - t0

@@ -8,21 +8,16 @@ from pathlib import Path
 
 import pandas as pd
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from riskon import api
 from riskon.api import LABELS
+from riskon.console import console
 from riskon.html import reports_dir
 from riskon.metrics import format_metric
 from riskon.status import price_text
 
 __all__ = ["LABELS", "SURVIVORSHIP", "metrics_table", "run_cmd", "target_text", "trades_table"]
-
-
-def _console(stderr: bool = False) -> Console:
-    probe = Console(stderr=stderr)
-    return Console(stderr=stderr, width=None if probe.is_terminal else 160)
 
 
 def metrics_table(metrics: pd.DataFrame, title: str) -> Table:
@@ -88,7 +83,7 @@ def run_cmd(
     cfg = api.read_config(config)
     if no_report:
         cfg = replace(cfg, report={"tearsheet": False, "chart": False})
-    out_c, err_c = _console(), _console(stderr=True)
+    out_c, err_c = console(width=160), console(stderr=True, width=160)
     t0 = time.perf_counter()
     result = api.run(cfg, announce=lambda m: err_c.print(m, highlight=False))
     elapsed = time.perf_counter() - t0

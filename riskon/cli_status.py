@@ -5,16 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from feeds.deadline import DEFAULT_DEADLINE
-
-
-def _console(stderr: bool = False) -> Console:
-    probe = Console(stderr=stderr)
-    return Console(stderr=stderr, width=None if probe.is_terminal else 200)
+from riskon.console import console
 
 
 def status_cmd(
@@ -28,7 +23,7 @@ def status_cmd(
     from riskon.api import status as signal_status
     from riskon.cli_run import target_text
 
-    out, err = _console(), _console(stderr=True)
+    out, err = console(width=200), console(stderr=True, width=200)
     cfg = read_config(config)
     st = signal_status(cfg, asof=asof, refresh=refresh, deadline=deadline,
                        announce=lambda m: err.print(m, highlight=False, markup=False))  # fmt: skip

@@ -10,20 +10,15 @@ from typing import TYPE_CHECKING
 import duckdb
 import pandas as pd
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from riskon.console import console
 from riskon.metrics import METRICS, format_metric
 from riskon.store import DEFAULT_DB, Store, rank_runs
 
 if TYPE_CHECKING:
     from riskon.walkforward import WalkForwardResult
-
-
-def _console(stderr: bool = False) -> Console:
-    probe = Console(stderr=stderr)
-    return Console(stderr=stderr, width=None if probe.is_terminal else 180)
 
 
 def runs_table(df: pd.DataFrame, title: str, metrics: list[str]) -> Table:
@@ -53,7 +48,7 @@ def sweep_cmd(
     """Run a parameter sweep (or resume it): every combination once, committed in batches."""
     from riskon import api
 
-    out, err = _console(), _console(stderr=True)
+    out, err = console(), console(stderr=True)
     progress = Progress(
         TextColumn("sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=err, disable=not err.is_terminal,
@@ -147,7 +142,7 @@ def results_cmd(
             cols = ", ".join(c for c in df.columns if c not in ("params", "error"))
             raise typer.BadParameter(f"{str(e).splitlines()[0]}; columns: {cols}", param_hint="--where") from None
     df = rank_runs(df, sort, "minimize" if ascending else "maximize")
-    out = _console()
+    out = console()
     if export and export not in ("csv", "parquet"):
         raise typer.BadParameter("csv or parquet", param_hint="--export")
     robust, skipped = None, ""
@@ -240,7 +235,7 @@ def report_cmd(
         if top < 1 or null < 0:
             raise typer.BadParameter("--top must be >= 1 and --null >= 0", param_hint="--top/--null")
         path = sweep_report(sweep, db=db, out=out, x=x, y=y, top=top, null_n=null, seed=seed)
-        _console().print(f"sweep report: {path}", highlight=False)
+        console().print(f"sweep report: {path}", highlight=False)
         return
     from riskon.tearsheet import write_returns_tearsheet
 
@@ -255,4 +250,4 @@ def report_cmd(
     write_returns_tearsheet(
         row["returns"], row["bench"], path, f"riskon: {row['sweep_name']} {row['run_id'][:12]} ({params})"
     )
-    _console().print(f"tearsheet: {path}", highlight=False)
+    console().print(f"tearsheet: {path}", highlight=False)

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from riskon.cli_run import LABELS, metrics_table
+from riskon.console import console
 from riskon.metrics import METRICS, format_metric
 from riskon.store import DEFAULT_DB
 
@@ -37,11 +37,6 @@ SEMANTICS = (
     "close with the fee (no slippage, as every data-end sale). Buy-and-hold buys the target at each test "
     "window's first open and sells at its last close, with the same costs; both are compounded across windows."
 )
-
-
-def _console(stderr: bool = False) -> Console:
-    probe = Console(stderr=stderr)
-    return Console(stderr=stderr, width=None if probe.is_terminal else 200)
 
 
 def _missing(value: object) -> bool:
@@ -252,7 +247,7 @@ def walkforward_cmd(
     from riskon.html import reports_dir
     from riskon.walkforward import walk_forward
 
-    out_c, err_c = _console(), _console(stderr=True)
+    out_c, err_c = console(width=200), console(stderr=True, width=200)
     t0 = time.perf_counter()
     res = walk_forward(config, db=db, engine=engine, announce=lambda m: err_c.print(m, highlight=False, markup=False))
     elapsed = time.perf_counter() - t0

@@ -250,11 +250,6 @@ def all_days_series(close: pd.Series, horizon: int) -> pd.Series:
     return pd.Series(ret[ok], index=close.index[ok], name=f"{horizon}d")
 
 
-def all_days(close: pd.Series, horizon: int) -> np.ndarray:
-    """``all_days_series`` as a plain array."""
-    return all_days_series(close, horizon).to_numpy()
-
-
 # ------------------------------------------------------------------------------------------------ bootstrap
 def _rng(seed: int, asset: str, horizon: int, what: int) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(asset.encode()), horizon, what])
@@ -570,7 +565,6 @@ __all__ = [
     "HOW",
     "EventSettings",
     "EventStudy",
-    "all_days",
     "all_days_series",
     "assign_episodes",
     "block_bootstrap",

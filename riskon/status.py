@@ -25,9 +25,9 @@ import pandas as pd
 from feeds.cache import Cache
 from feeds.errors import DataError
 from feeds.frame import timeframe_delta
-from feeds.loader import fetch, load
+from feeds.loader import fetch
 from riskon.config import ConfigError, RunConfig, entry_spec
-from riskon.run import Result, _cut, build_bars, run_prepared, strategy_params
+from riskon.run import Result, prepare, run_prepared, strategy_params
 from strategies import compose, rules
 from strategies.rules import prior_high
 
@@ -209,23 +209,16 @@ def status(
     ignored: status is about the as-of day) with ``engine`` (default: the fast
     simulator when it supports the config, else backtrader).
     """
-    d, tf = config.data, config.data["timeframe"]
+    d = config.data
     requested = None if asof is None else _day(asof)
     end = None if requested is None else f"{requested:%Y-%m-%d}"
     cfg = replace(config, data={**d, "end": end})
     if end is not None and d["start"] and d["start"] > end:
         raise ConfigError(f"{config.source}: as-of date {end} is before the config's start {d['start']}")
-    index = load(d["index"], "1d", cache=cache, announce=announce)
-    fps = {d["index"]: index.attrs["fingerprint"]}
-    raw = {}
-    for sym in cfg.target["assets"]:
-        frame = load(sym, tf, cache=cache, announce=announce)
-        fps[sym] = frame.attrs["fingerprint"]
-        raw[sym] = _cut(frame, d["start"], end, sym)
-    last_bar = max(f.index[-1] for f in raw.values())
     # the index keeps its full history, as in every backtest: alignment shows a bar only the sessions closed
     # (and published) by its close, and rules read the past only; status's own figures use those sessions
-    sessions, bars, assets = build_bars(cfg, index, raw)
+    sessions, bars, assets, fps = prepare(cfg, cache, announce)
+    last_bar = bars.index[-1]
     engine = engine or _engine(cfg)
     result = run_prepared(cfg, sessions, bars, assets, fps, engine=engine)
 

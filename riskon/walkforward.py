@@ -33,7 +33,6 @@ out-of-sample equity curve.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import tomllib
@@ -47,10 +46,11 @@ import pandas as pd
 
 from feeds.cache import Cache
 from feeds.loader import load
-from riskon.config import ConfigError, RunConfig, entry_spec, parse
+from riskon.config import ConfigError, RunConfig, parse
 from riskon.metrics import METRICS, metrics, returns_metrics
 from riskon.run import _cut, build_bars, buy_and_hold, exposure, strategy_params
 from riskon.store import Store, short_name
+from riskon.sweep import _series_needed, bars_key
 from riskon.sweep_spec import apply, combinations, parse_sweep
 from strategies.backtest import BacktestResult, backtest, check_accounting, equity_returns
 from strategies.params import Param, check_params
@@ -263,11 +263,8 @@ class _Bars:
         self.built: dict[str, tuple] = {}
 
     def get(self, cfg: RunConfig) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-        key = json.dumps(
-            [cfg.data, cfg.target["assets"], entry_spec(cfg.strategy, cfg.rule_params), cfg.exits["rule"]],
-            sort_keys=True,
-            default=str,
-        )
+        """The config's aligned bars and target prices, built once per data/rule setting (as a sweep keys them)."""
+        key = bars_key(cfg)
         if key not in self.built:
             d, tf = cfg.data, cfg.data["timeframe"]
             index = self._load(d["index"], "1d")
@@ -278,9 +275,7 @@ class _Bars:
 
     def fingerprints(self, cfg: RunConfig) -> dict[str, str]:
         """The data fingerprints a sweep hashes into a config's run id (``symbol@timeframe``)."""
-        tf = cfg.data["timeframe"]
-        series = [(cfg.data["index"], "1d")] + [(a, tf) for a in cfg.target["assets"]]
-        return {f"{s}@{t}": self._load(s, t).attrs["fingerprint"] for s, t in series}
+        return {f"{s}@{t}": self._load(s, t).attrs["fingerprint"] for s, t in _series_needed([cfg])}
 
     def _load(self, symbol: str, tf: str) -> pd.DataFrame:
         if (symbol, tf) not in self.frames:
