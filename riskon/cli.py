@@ -1,45 +1,24 @@
-"""The ``riskon`` command line: a thin layer over the Python API."""
+"""The ``riskon`` command line: a thin layer over the Python API.
+
+The command tree lives in ``riskon.cli_app`` and loads on first use (``main()`` or ``riskon.cli.app``):
+this module is what the ``riskon`` script imports, and spawned sweep workers re-import that script.
+"""
 
 from __future__ import annotations
 
 import sys
 
-import typer
-from rich.console import Console
 
-from feeds.errors import DataError, NetworkError
-from riskon import (
-    cli_check,
-    cli_compare,
-    cli_data,
-    cli_events,
-    cli_rules,
-    cli_run,
-    cli_status,
-    cli_sweep,
-    cli_walkforward,
-)
+def __getattr__(name: str):
+    if name == "app":
+        from riskon.cli_app import app
 
-app = typer.Typer(
-    help="Test 'Russell 2000 confirmed new high -> long Bitcoin/altcoins' on backtrader.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-app.add_typer(cli_data.app, name="data")
-app.command("run")(cli_run.run_cmd)
-app.command("status")(cli_status.status_cmd)
-app.command("rules")(cli_rules.rules_cmd)
-app.add_typer(cli_check.app, name="check")
-app.command("sweep")(cli_sweep.sweep_cmd)
-app.command("results")(cli_sweep.results_cmd)
-app.command("report")(cli_sweep.report_cmd)
-app.command("compare")(cli_compare.compare_cmd)
-app.command("walkforward")(cli_walkforward.walkforward_cmd)
-app.command("events")(cli_events.events_cmd)
+        return app
+    raise AttributeError(f"module 'riskon.cli' has no attribute {name!r}")
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
+    from feeds.errors import DataError, NetworkError
     from riskon.store import StoreError
     from strategies.strategy import OrderFailed
 
@@ -55,6 +34,12 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
 def main() -> None:
     """Entry point: run the app, turning known failures into one clear line and a non-zero exit."""
+    import typer
+    from rich.console import Console
+
+    from feeds.errors import NetworkError
+    from riskon.cli_app import app
+
     try:
         app(standalone_mode=False)
     except _known_errors() as e:

@@ -7,7 +7,6 @@ import typer
 
 from feeds.loader import load
 from riskon.console import console
-from riskon.lookahead import check
 from strategies import rules
 
 app = typer.Typer(help="Checks of rules and data.", no_args_is_help=True)
@@ -26,6 +25,8 @@ def lookahead_cmd(
     seed: int = typer.Option(0, help="Seed of the sampled and random cuts."),
 ) -> None:
     """Cut the raw sources at many UTC instants, re-align, recompute; fail if an earlier signal changes."""
+    from riskon.lookahead import check
+
     out = console(width=160)
     idx = load(index, "1d")
     ast_full = load(asset, "1d")

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import typer
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, PercentFormatter
 from rich.markup import escape
 from rich.table import Table
 
@@ -105,6 +104,8 @@ def asset_table(study: EventStudy, asset: str) -> Table:
 # -------------------------------------------------------------------------------------------- charts
 def returns_chart(study: EventStudy):
     """Per coin: mean forward return per horizon (episodes, every signal, all days) with intervals, episode dots."""
+    from matplotlib.ticker import PercentFormatter
+
     assets = study.assets
     cols = min(3, len(assets))
     rows = -(-len(assets) // cols)
@@ -148,6 +149,8 @@ def returns_chart(study: EventStudy):
 
 def timeline_chart(study: EventStudy):
     """The index (log) with its record line, episode starts and signal days; the first coin below it."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     fig = html.new_figure(12, 6.5)
     top = fig.add_subplot(2, 1, 1)
     bottom = fig.add_subplot(2, 1, 2, sharex=top)

@@ -163,7 +163,6 @@ def parse(raw: dict[str, Any], where: str = "config") -> RunConfig:
         raise ConfigError(f"{where}: [strategy] give either rule (+ [strategy.params]) or [strategy.entry], not both")
     try:
         if st["entry"] is None:
-            rules.make(st["rule"], **sections["rule_params"])
             sections["rule_params"] = dict(rules.make(st["rule"], **sections["rule_params"]).values)
         entry = compose.build(entry_spec(st, sections["rule_params"]), "[strategy.entry]")
         if not compose.has_event(entry):

@@ -18,10 +18,12 @@ import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:  # matplotlib loads with the first figure: the CLI and sweep workers import this module
+    from matplotlib.figure import Figure
 
 #: The environment variable naming the reports folder (default ``reports``).
 REPORTS_ENV = "RISKON_REPORTS"
@@ -78,6 +80,8 @@ def _fmt(value: object, fmt: str) -> object:
 
 def figure(fig: Figure, alt: str) -> str:
     """A matplotlib figure as an inline ``<img>`` (base64 PNG)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     if fig.canvas is None or not isinstance(fig.canvas, FigureCanvasAgg):
         FigureCanvasAgg(fig)
     buf = io.BytesIO()
@@ -88,6 +92,9 @@ def figure(fig: Figure, alt: str) -> str:
 
 def new_figure(width: float = 12, height: float = 5) -> Figure:
     """A figure on an Agg canvas: no pyplot, no display."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
     return fig

@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 import json
 import os
-import threading
 import time
 import traceback
 from collections import OrderedDict
@@ -34,6 +33,7 @@ import pandas as pd
 
 from feeds.cache import Cache
 from feeds.loader import load
+from riskon.batchwriter import BatchWriter
 from riskon.config import ConfigError, RunConfig, entry_spec
 from riskon.metrics import METRICS
 from riskon.store import Store
@@ -97,19 +97,10 @@ def _init_worker(base: dict, frames: dict, engine: str = "backtrader") -> None:
 
 def _init_pool_worker(base: dict, frames: dict, engine: str, parent: int) -> None:
     """A local pool worker: ``_init_worker``, then exit if the sweep process dies (kill -9 leaves no orphans)."""
+    from riskon.poolwatch import watch_parent
+
     _init_worker(base, frames, engine)
-    _watch_parent(parent)
-
-
-def _watch_parent(parent: int) -> None:
-    threading.Thread(target=_exit_with_parent, args=(parent,), name="riskon-parent-watch", daemon=True).start()
-
-
-def _exit_with_parent(parent: int) -> None:
-    # A pool worker blocks forever on its task queue once the driver is killed (it holds both pipe ends)
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(1)
+    watch_parent(parent)
 
 
 def bars_key(cfg: RunConfig) -> str:
@@ -359,7 +350,6 @@ def _run_grid(
     executor += f", {engine} engine"
     ran = failed = 0
     batch: list[dict] = []
-    batches = 0
     fault = _fault()
     if engine == "fast":  # chunks of combinations, data prepared once here (riskon.fastsweep)
         from riskon import fastsweep
@@ -377,6 +367,12 @@ def _run_grid(
             if scheduler
             else _evaluate_local(tasks, base, frames, workers, engine)
         )
+    committed = [0]  # batches committed so far (the fault injection counts them)
+
+    def commit(rows: list[dict]) -> None:
+        committed[0] = _commit(store, rows, committed[0], fault)
+
+    writer = BatchWriter(commit)  # commits in a thread of its own: the workers keep getting chunks meanwhile
     try:
         for row in stream:
             row.pop("traceback", None)
@@ -386,12 +382,18 @@ def _run_grid(
             if progress:
                 progress(already + ran, len(combos))
             if len(batch) >= spec.batch_size:
-                batches = _commit(store, batch, batches, fault)
+                writer.put(batch)
                 batch = []
-        _commit(store, batch, batches, fault)
+        writer.put(batch)
+        batch = []
+        writer.close()
         store.set_status(sweep_id, "done")
     except BaseException as e:  # Ctrl-C, a dead worker pool, a lost scheduler: keep what finished
-        _commit(store, batch, batches, None)
+        try:
+            writer.close()  # the batches already handed over are committed first, in order
+        except BaseException:  # the store failed: the partial batch would fail the same way
+            batch = []
+        _commit(store, batch, committed[0], None)
         store.set_status(sweep_id, "interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
         raise
     return SweepResult(sweep_id, cfg0.name, len(unique), already, ran, failed, skipped, time.perf_counter() - t0,

@@ -107,12 +107,33 @@ def _copy(value: Any) -> Any:
     return value
 
 
+def _set_copied(node: Any, parts: list[str], value: Any) -> Any:
+    """``node`` with ``value`` at the path ``parts``: tables and arrays on the path copied, the rest shared."""
+    if not parts:
+        return _copy(value)
+    head, rest = parts[0], parts[1:]
+    if isinstance(node, list):
+        out = list(node)
+        out[int(head)] = _set_copied(out[int(head)], rest, value)
+        return out
+    out = dict(node) if isinstance(node, dict) else {}
+    child = out.get(head)
+    if child is None:
+        child = [] if rest and rest[0].isdigit() else {}
+    out[head] = _set_copied(child, rest, value)
+    return out
+
+
 def apply(base: dict, overrides: dict[str, Any]) -> dict:
-    """A copy of ``base`` with each dotted path set."""
-    raw = _copy(base)
-    raw.pop("sweep", None)
+    """A copy of ``base`` with each dotted path set.
+
+    Only the tables and arrays along the overridden paths are copied; everything else is shared with
+    ``base`` (``parse`` reads its input without changing it), which keeps validating a sweep of tens of
+    thousands of combinations fast. Treat the result as read-only, like ``base``.
+    """
+    raw = {k: v for k, v in base.items() if k != "sweep"}
     for path, value in overrides.items():
-        set_path(raw, path, value)
+        raw = _set_copied(raw, path.split("."), value)
     return raw
 
 

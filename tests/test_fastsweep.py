@@ -113,27 +113,28 @@ def test_lean_metrics_equal_the_full_path_bit_for_bit(frames, mode, count):
     assert trades > count * 2 and checked_bt >= 2  # the sample exercises real trading, not empty runs
 
 
-def test_compiled_sum_is_numpys_sum():
-    rng = np.random.default_rng(5)
-    for n in [*range(0, 300), 1000, 4357, 65_536 + 13]:
-        x = rng.normal(0, 1, n) * 10.0 ** rng.integers(-6, 6, n)
-        assert fastsweep.np_sum(x) == x.sum(), n
-
-
-def test_returns_metrics_equal_riskon_metrics():
+def test_block_returns_metrics_equal_riskon_metrics_row_by_row():
+    """The chunk-wide NumPy reductions give each row the doubles riskon.metrics gives it alone."""
     import pandas as pd
 
     from riskon.metrics import returns_metrics
     from strategies.backtest import equity_returns
 
     rng = np.random.default_rng(9)
-    for n in (1, 2, 3, 50, 4357):
-        equity = 1e5 * np.cumprod(1.0 + rng.normal(0, 0.03, n) * (rng.random(n) < 0.6))
-        returns, got = fastsweep.returns_metrics(equity, 1e5)
-        r = equity_returns(pd.Series(equity), 1e5)
-        assert np.array_equal(returns, r.to_numpy())
-        want = returns_metrics(r)
-        assert all(same(got[k], want[k]) for k in want), (n, got, want)
+    for m, n in ((1, 1), (3, 2), (2, 3), (5, 50), (7, 129), (40, 4357)):
+        moves = rng.normal(0, 0.03, (m, n)) * (rng.random((m, n)) < 0.6)
+        cash = rng.choice([1e5, 12345.0], m)
+        equity = cash[:, None] * np.cumprod(1.0 + moves, axis=1)
+        equity[0, : n // 2] = cash[0]  # a flat start: exact zero returns
+        returns = fastsweep.returns_block(equity, cash)
+        got = fastsweep.returns_metrics_block(returns)
+        for i in range(m):
+            r = equity_returns(pd.Series(equity[i]), cash[i])
+            assert np.array_equal(returns[i], r.to_numpy())
+            want = returns_metrics(r)
+            assert all(same(got[i][k], want[k]) for k in want), (m, n, i, got[i], want)
+            one_r, one = fastsweep.returns_metrics(equity[i], cash[i])
+            assert np.array_equal(one_r, returns[i]) and all(same(one[k], want[k]) for k in want)
 
 
 GRID = """

@@ -537,11 +537,12 @@ def committed(db: Path) -> int | None:
 def test_kill_at_a_random_moment_then_resume(tmp_path, data_dir):
     # Worker start-up (spawn, imports, numba) takes most of a small sweep's wall time, so a moment drawn from
     # the launch would mostly hit start-up: the moment is drawn from the sweep's working window instead,
-    # 0-1.5 s after its first committed batch (a 48-combination grid: 16 batches, ~3 s of work on two workers).
+    # 0-1 s after its first committed batch (a 96-combination grid: 32 batches, ~2 s of commits here).
     seed = int(os.environ.get("RISKON_TEST_KILL_SEED", "20240607"))
-    delay = random.Random(seed).uniform(0.0, 1.5)
-    params = '"strategy.params.confirm_days" = [1, 2, 3, 4, 5, 6, 7, 8]\n' + GRID.splitlines()[1]
-    n = 8 * len(TRAIL)
+    delay = random.Random(seed).uniform(0.0, 1.0)
+    params = ('"strategy.params.confirm_days" = [1, 2, 3, 4, 5, 6, 7, 8]\n' + GRID.splitlines()[1]
+              + '\n"exits.take_profit" = [false, 0.5]')  # fmt: skip
+    n = 8 * len(TRAIL) * 2
     cfg = write_config(tmp_path, params=params)
     want = run_sweep(cfg, db=tmp_path / "uninterrupted.duckdb", workers=1)  # in this process
     assert (want.ran, want.failed) == (n, 0)

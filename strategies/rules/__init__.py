@@ -68,6 +68,7 @@ def refresh() -> None:
     """Forget the cached entry-point plugins (after installing a package that ships rules)."""
     _plugins.cache_clear()
     _LOCAL.clear()
+    _CLASSES.clear()
 
 
 _LOCAL: dict[tuple, frozenset[str]] = {}
@@ -93,19 +94,32 @@ def available() -> list[str]:
 
 def get(name: str) -> type[Rule]:
     """The rule class registered under ``name``; unknown names list the valid ones."""
+    local = _local_modules()
+    if not name.startswith("_") and name in local:
+        key = (name, local)
+        found = _CLASSES.get(key)
+        if found is None:
+            found = _CLASSES[key] = _local_class(name)
+        return found
     names = available()
     if name not in names:
         raise ValueError(f"unknown rule {name!r}; valid: {', '.join(names)}" + did_you_mean(name, names))
-    if name in _local_modules():
-        module = importlib.import_module(f"{__name__}.{name}")
-        for obj in vars(module).values():
-            if isinstance(obj, type) and issubclass(obj, Rule) and obj is not Rule and obj.name == name:
-                return obj
-        raise ValueError(f"strategies/rules/{name}.py defines no Rule subclass with name = {name!r}")
     obj = _plugins()[name].load()
     if not (isinstance(obj, type) and issubclass(obj, Rule)):
         raise ValueError(f"entry point {name!r} in group {ENTRY_POINT_GROUP} is not a Rule subclass")
     return obj
+
+
+#: Rule classes found in this folder, per folder scan (a sweep validates thousands of configs)
+_CLASSES: dict[tuple[str, frozenset[str]], type[Rule]] = {}
+
+
+def _local_class(name: str) -> type[Rule]:
+    module = importlib.import_module(f"{__name__}.{name}")
+    for obj in vars(module).values():
+        if isinstance(obj, type) and issubclass(obj, Rule) and obj is not Rule and obj.name == name:
+            return obj
+    raise ValueError(f"strategies/rules/{name}.py defines no Rule subclass with name = {name!r}")
 
 
 def make(name: str, **values: Any) -> Rule:
