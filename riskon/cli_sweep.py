@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,9 +55,13 @@ def sweep_cmd(
         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=err, disable=not err.is_terminal,
     )  # fmt: skip
     task = progress.add_task("sweep", total=None, rate="")
-    state = {"last": 0}
+    state = {"last": 0, "shown": 0.0}
 
     def tick(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - state["shown"] < 0.1:  # a fast sweep reports thousands of runs a second
+            return
+        state["shown"] = now
         t = progress.tasks[0]
         rate = f"{t.speed:.2f} runs/s" if t.speed else ""
         progress.update(task, completed=done, total=total, rate=rate)

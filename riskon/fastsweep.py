@@ -142,13 +142,40 @@ def evaluate_chunk(chunk: Chunk) -> list[dict]:
             row.update(t, status="ok", error=None, returns_start=mk.returns_start, bench=mk.bench)
             ok.append(i)
         rows.append(row)
+    block = np.empty((len(ok), n))  # every ok run's returns, one row each: sent and stored as one buffer
     for start in range(0, len(ok), _BLOCK):  # returns and their metrics, a cache-sized block of runs at a time
         part = ok[start : start + _BLOCK]
         cash = np.array([chunk.items[i][2][12] for i in part])
-        returns = returns_block(equity[part], cash)
+        returns = returns_block(equity[part], cash, out=block[start : start + len(part)])
         for i, r, stats in zip(part, returns, returns_metrics_block(returns), strict=True):
             rows[i].update(stats, returns=r)
-    return _stamp(rows, t0)
+    return ChunkRows(_stamp(rows, t0), block, ok)
+
+
+class ChunkRows(list):
+    """A chunk's store rows whose returns are the rows of one block: pickled as that one buffer.
+
+    A worker sends a few hundred runs' daily returns back at once; as one array they cost one
+    allocation to receive instead of hundreds, and the store can hand that memory to DuckDB as it is.
+    Unpickled, it is a plain list of rows (each ``returns`` a row of the block).
+    """
+
+    def __init__(self, rows: list[dict], block: np.ndarray, with_returns: list[int]) -> None:
+        super().__init__(rows)
+        self.block = block
+        self.with_returns = with_returns
+
+    def __reduce__(self):
+        rows = [{k: v for k, v in r.items() if k != "returns"} for r in self]
+        return _unpack_rows, (rows, self.block, self.with_returns)
+
+
+def _unpack_rows(rows: list[dict], block: np.ndarray, with_returns: list[int]) -> list[dict]:
+    for r in rows:
+        r["returns"] = None
+    for k, i in enumerate(with_returns):
+        rows[i]["returns"] = block[k]
+    return rows
 
 
 def _stamp(rows: list[dict], t0: float) -> list[dict]:
@@ -160,15 +187,18 @@ def _stamp(rows: list[dict], t0: float) -> list[dict]:
     return rows
 
 
-def returns_block(equity: np.ndarray, cash: np.ndarray) -> np.ndarray:
+def returns_block(equity: np.ndarray, cash: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Daily returns of many equity curves (one per row), each first bar against its starting cash.
 
-    ``strategies.backtest.equity_returns`` row by row: the same division, so the same doubles.
+    ``strategies.backtest.equity_returns`` row by row: the same division, so the same doubles. ``out``
+    receives them when given.
     """
     prev = np.empty_like(equity)
     prev[:, 0] = cash
     prev[:, 1:] = equity[:, :-1]
-    return equity / prev - 1.0
+    out = np.divide(equity, prev, out=out)
+    out -= 1.0
+    return out
 
 
 def returns_metrics_block(returns: np.ndarray) -> list[dict[str, float]]:
@@ -369,6 +399,7 @@ def evaluate_dask(chunks: Iterator[Chunk], client) -> Iterator[dict]:
 
 __all__ = [
     "Chunk",
+    "ChunkRows",
     "Market",
     "chunk_size",
     "evaluate_chunk",

@@ -42,7 +42,7 @@ from numba import njit
 
 from riskon.metrics import METRICS, metrics, returns_metrics
 from strategies.fastsim import market_arrays
-from strategies.strategy import SIZE_HAIRCUT
+from strategies.sizing import SIZE_HAIRCUT
 
 #: Metrics ``null_summary`` compares; for every one of them a higher value is better
 #: (max_drawdown is negative: closer to zero is better).

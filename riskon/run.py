@@ -24,7 +24,7 @@ from riskon.config import RunConfig, entry_spec
 from riskon.metrics import metrics
 from strategies import compose
 from strategies.backtest import BacktestResult, StrategyParams, backtest, check_accounting, equity_returns
-from strategies.strategy import SIZE_HAIRCUT
+from strategies.sizing import SIZE_HAIRCUT
 
 
 @dataclass

@@ -10,13 +10,13 @@ leg) and an equity curve indexed by bar open time.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from feeds.btcompat import bt
-from feeds.btfeed import make_feed
-from strategies.strategy import RiskOn, RiskOnBroker
+if TYPE_CHECKING:
+    from strategies.strategy import RiskOn
 
 TRADE_COLUMNS = [
     "position", "asset", "signal_session", "decision_time", "entry_time", "entry_price", "size", "entry_fee",
@@ -115,6 +115,11 @@ def backtest(
     pandas_feed: bool = False,
 ) -> BacktestResult:
     """Run ``RiskOn`` over the master ``bars`` and the target ``assets`` (default: the bars' own OHLCV)."""
+    # backtrader loads here, not with this module: the fast engine uses the types above without it
+    from feeds.btcompat import bt
+    from feeds.btfeed import make_feed
+    from strategies.strategy import RiskOn, RiskOnBroker
+
     if len(bars) < 2:
         raise ValueError("a backtest needs at least two bars")
     assets = assets if assets is not None else {bars.attrs.get("symbol", "asset"): bars}

@@ -271,7 +271,7 @@ def market_args(arrays: dict[str, np.ndarray]) -> tuple:
 
 def param_args(p: StrategyParams) -> tuple:
     """A parameter set as the kernel's scalar arguments (None becomes NaN: the feature is off)."""
-    from strategies.strategy import SIZE_HAIRCUT
+    from strategies.sizing import SIZE_HAIRCUT
 
     if p.intrabar:
         raise ValueError("intrabar stop orders are simulated by backtrader only")

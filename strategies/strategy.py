@@ -13,9 +13,7 @@ from __future__ import annotations
 import math
 
 from feeds.btcompat import bt
-
-#: Size haircut so rounding can never make a full-equity buy exceed the cash.
-SIZE_HAIRCUT = 1e-9
+from strategies.sizing import SIZE_HAIRCUT
 
 
 class OrderFailed(RuntimeError):

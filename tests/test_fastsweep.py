@@ -206,3 +206,26 @@ def test_lean_sweep_stores_the_per_combination_rows_and_chunking_changes_nothing
     for rid in one:
         a, b = one[rid], many[rid]
         assert all(same(a[m], b[m]) for m in METRICS) and np.array_equal(a["returns"], b["returns"])
+
+
+def test_chunk_rows_travel_as_one_block_and_store_without_a_copy():
+    """A chunk's returns are pickled as one buffer; the store hands runs of its rows to Arrow as they lie."""
+    import pickle
+
+    from riskon.fastsweep import ChunkRows
+    from riskon.store import _list_array
+
+    rng = np.random.default_rng(3)
+    block = rng.normal(0, 0.01, (4, 6))
+    rows = ChunkRows([{"run_id": f"r{i}", "returns": None} for i in range(5)], block, [0, 1, 3, 4])
+    for k, i in enumerate(rows.with_returns):
+        rows[i]["returns"] = block[k]
+    back = pickle.loads(pickle.dumps(rows))
+    assert type(back) is list and [r["run_id"] for r in back] == [f"r{i}" for i in range(5)]
+    assert back[2]["returns"] is None
+    assert all(np.array_equal(back[i]["returns"], block[k]) for k, i in enumerate(rows.with_returns))
+    values = [r["returns"] for r in back] + [np.array([1.5, -2.5]), back[0]["returns"]]
+    column = _list_array(values)
+    assert column.to_pylist() == [None if v is None else v.tolist() for v in values]
+    first = column.chunk(0)  # rows 0 and 1 of the received block: its memory, not a copy
+    assert len(first) == 2 and first.values.buffers()[1].address == back[0]["returns"].ctypes.data

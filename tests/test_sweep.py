@@ -580,11 +580,13 @@ def test_kill_at_a_random_moment_then_resume(tmp_path, data_dir):
 def test_results_are_queryable_while_a_sweep_runs(tmp_path, data_dir):
     params = (
         '"strategy.params.confirm_days" = { start = 1, stop = 10, step = 1 }\n'
-        '"exits.trailing_stop" = { start = 0.1, stop = 0.6, step = 0.1 }'
+        '"exits.trailing_stop" = { start = 0.1, stop = 0.6, step = 0.1 }\n'
+        '"exits.take_profit" = [false, 0.5]'
     )
     cfg = write_config(tmp_path, params=params, name="tslow")
     db = tmp_path / "slow.duckdb"
-    # one process on backtrader (~0.15 s a run): several seconds of committing batches to query against
+    # one process on backtrader (~0.15 s a run): 120 runs, many seconds of committing batches to query against
+    # (a query itself takes a few seconds on a busy machine: it starts a CLI and waits out each commit)
     proc = start_sweep(cfg, db, tmp_path, workers=1, extra=("--engine", "backtrader"))
     seen: list[tuple[int, float]] = []
     try:
@@ -602,7 +604,7 @@ def test_results_are_queryable_while_a_sweep_runs(tmp_path, data_dir):
             m = re.search(r"tslow \(\w+, (\w+), (\d+)/(\d+) ok\)", r.stdout)
             assert m, r.stdout
             assert "┃ run_id" in r.stdout and "sharpe" in r.stdout
-            assert int(m.group(3)) == 60
+            assert int(m.group(3)) == 120
             if alive and m.group(1) == "running":  # the sweep was running before and after this query
                 assert took < 10, f"results took {took:.1f} s while the sweep ran"
                 seen.append((int(m.group(2)), took))
@@ -615,8 +617,8 @@ def test_results_are_queryable_while_a_sweep_runs(tmp_path, data_dir):
     assert n == sorted(n) and n[-1] > n[0], f"no growth seen: {seen}"
     assert all(c % BATCH == 0 for c in n)  # a reader sees whole batches only
     final = riskon("results", "--db", str(db), cwd=tmp_path)
-    assert "tslow" in final.stdout and "done, 60/60 ok" in final.stdout
-    assert counts(db) == (60, 60)
+    assert "tslow" in final.stdout and "done, 120/120 ok" in final.stdout
+    assert counts(db) == (120, 120)
     assert {e for (e,) in sql(db, "SELECT DISTINCT engine FROM runs")} == {"backtrader"}
 
 
