@@ -85,35 +85,55 @@ def riskon_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from riskon.cli import main; sys.argv[0] = 'riskon'; main()"]
 
 
-def cold_sweep(workers: int, data_cache: str | None = None) -> tuple[int, float]:
-    """(combinations, wall seconds) of ``riskon sweep`` in a new process with an empty numba cache."""
+def cold_sweep(workers: int, data_cache: str | None = None, root: Path = ROOT) -> tuple[int, float]:
+    """(combinations, wall seconds) of ``riskon sweep`` in a new process with an empty numba cache.
+
+    ``root`` is the checkout whose code runs (first on ``PYTHONPATH``, so neither another editable
+    install nor the installed version is measured by mistake); every combination must end ok.
+    """
+    import duckdb
+
+    config = root / "runs" / "big_sweep.toml"
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "NUMBA_CACHE_DIR": str(Path(tmp) / "numba")}
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(Path(tmp) / "numba"), "PYTHONPATH": str(root)}
         if data_cache is not None:
             env["RISKON_CACHE"] = data_cache
-        cmd = [*riskon_command(), "sweep", str(BIG), "--db", str(Path(tmp) / "cold.duckdb"), "--workers", str(workers)]
+        db = Path(tmp) / "cold.duckdb"
+        cmd = [*riskon_command(), "sweep", str(config), "--db", str(db), "--workers", str(workers)]
         t = time.perf_counter()
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tmp)
         wall = time.perf_counter() - t
         if out.returncode != 0:
             raise SystemExit(f"cold sweep failed:\n{out.stderr[-3000:]}")
-        import duckdb
-
-        con = duckdb.connect(str(Path(tmp) / "cold.duckdb"), read_only=True)
+        con = duckdb.connect(str(db), read_only=True)
         try:
-            ran = con.execute("SELECT count(*) FROM runs WHERE status = 'ok'").fetchone()[0]
+            ok, total = con.execute("SELECT count(*) FILTER (WHERE status = 'ok'), count(*) FROM runs").fetchone()
         finally:
             con.close()
-    return ran, wall
+    if ok != total or total != 10_000:
+        raise SystemExit(f"cold sweep stored {ok} ok runs of {total}, expected 10,000 ok")
+    return ok, wall
+
+
+def baseline_checkout(ref: str, folder: Path) -> Path:
+    """A detached git worktree of commit ``ref`` in ``folder``: the code the cold sweep is compared with."""
+    path = folder / "baseline"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), ref], check=True,
+                   capture_output=True)  # fmt: skip
+    return path
+
+
+def summary(runs: list[tuple]) -> tuple[int, float, float, float]:
+    """(combinations, median, min, max seconds) of timed runs ``(combinations, seconds, ...)``."""
+    import statistics
+
+    secs = [s for _, s, *_ in runs]
+    return runs[0][0], statistics.median(secs), min(secs), max(secs)
 
 
 def repeated(fn, repeat: int) -> tuple[int, float, float, float]:
-    """(combinations, median, min, max seconds) of ``repeat`` calls of ``fn``."""
-    import statistics
-
-    runs = [fn() for _ in range(repeat)]
-    secs = [s for _, s, *_ in runs]
-    return runs[0][0], statistics.median(secs), min(secs), max(secs)
+    """``summary`` of ``repeat`` calls of ``fn``."""
+    return summary([fn() for _ in range(repeat)])
 
 
 def warm_sweep(path: Path, workers: int, engine: str = "fast") -> tuple[int, float]:
@@ -308,6 +328,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--vectorbt-python", help="an interpreter with vectorbt installed (else that part is skipped)")
     ap.add_argument("--repeat", type=int, default=3, help="cold runs per cold row (the median is reported)")
+    ap.add_argument("--against", metavar="COMMIT", help="also time cold sweeps of this commit, alternately")
     ap.add_argument("--vectorbt-part", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.vectorbt_part:
@@ -323,7 +344,20 @@ def main() -> None:
 
     for key in (("^RUT", "1d"), ("BTC-USD", "1d")):
         load(*key)  # the data cache the cold rows read
-    n, med, lo, hi = repeated(lambda: cold_sweep(w), k)
+    if args.against:  # the baseline's cold sweeps alternate with this checkout's, so both see the same machine
+        with tempfile.TemporaryDirectory() as folder:
+            base = baseline_checkout(args.against, Path(folder))
+            try:
+                pairs = [(cold_sweep(w), cold_sweep(w, root=base)) for _ in range(k)]
+            finally:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)],
+                               capture_output=True)  # fmt: skip
+        n, med, lo, hi = summary([p[0] for p in pairs])
+        bn, bmed, blo, bhi = summary([p[1] for p in pairs])
+        rows["baseline"] = (f"`riskon sweep` at {args.against} (baseline, run alternately with the next row), "
+                            f"cold, {w} workers, median of {k} (range {blo:.2f}-{bhi:.2f} s)", bn, bmed)  # fmt: skip
+    else:
+        n, med, lo, hi = repeated(lambda: cold_sweep(w), k)
     rows["cold"] = (f"`riskon sweep`, cold start (new process, empty numba cache), {w} workers, median of {k} "
                     f"(range {lo:.2f}-{hi:.2f} s)", n, med)  # fmt: skip
     n, med, lo, hi = repeated(lambda: cold_compute(w), k)
@@ -365,6 +399,8 @@ def main() -> None:
 
     print()
     print(f"cold 10,000-combination sweep: {rows['cold'][2]:.2f} s (target: under 10 s on 2 cores)")
+    if "baseline" in rows:
+        print(f"cold sweep vs {args.against}: {rows['baseline'][2] / rows['cold'][2]:.2f}x faster (medians)")
     print(f"fast engine vs backtrader engine (same subset, end to end): {rate('sub_fast') / rate('sub_bt'):.1f}x")
     print(f"fast engine vs optstrategy (same subset): {rate('sub_fast') / rate('sub_opt'):.1f}x")
     print(f"fast engine at scale (warm, 10,000) vs optstrategy: {rate('warm') / rate('sub_opt'):.0f}x")

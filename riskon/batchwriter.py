@@ -20,7 +20,9 @@ class BatchWriter:
     def __init__(self, commit: Callable[[list[dict]], None], depth: int = 2) -> None:
         self._commit = commit
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
-        self._error: BaseException | None = None
+        #: the first commit failure; nothing handed over after it is written (batches commit in order)
+        self.error: BaseException | None = None
+        self._reported = False
         self._thread = threading.Thread(target=self._run, name="riskon-batch-writer", daemon=True)
         self._thread.start()
 
@@ -29,16 +31,16 @@ class BatchWriter:
             batch = self._queue.get()
             if batch is None:
                 return
-            if self._error is None:  # after a failure, later batches are not written (order matters)
+            if self.error is None:
                 try:
                     self._commit(batch)
                 except BaseException as e:  # handed to the feeding thread
-                    self._error = e
+                    self.error = e
 
     def _raise(self) -> None:
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
+        if self.error is not None and not self._reported:
+            self._reported = True
+            raise self.error
 
     def put(self, batch: list[dict]) -> None:
         """Queue a batch for committing (blocks while ``depth`` batches wait); raises an earlier commit's error."""
@@ -46,12 +48,27 @@ class BatchWriter:
         if batch:
             self._queue.put(batch)
 
-    def close(self) -> None:
-        """Wait until every queued batch is committed; raises the first commit error, if any."""
+    def close(self, interruptible: bool = True) -> None:
+        """Wait until every queued batch is committed; raises the first commit error, if not raised yet.
+
+        ``interruptible=False`` waits through further Ctrl-C presses: a sweep being stopped must not
+        touch the store while a commit is still under way.
+        """
         if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
+            self._wait(lambda: self._queue.put(None), interruptible)
+            while self._thread.is_alive():
+                self._wait(self._thread.join, interruptible)
         self._raise()
+
+    @staticmethod
+    def _wait(step: Callable[[], None], interruptible: bool) -> None:
+        while True:
+            try:
+                step()
+                return
+            except KeyboardInterrupt:
+                if interruptible:
+                    raise
 
 
 __all__ = ["BatchWriter"]

@@ -20,7 +20,7 @@ def __getattr__(name: str):
 def _known_errors() -> tuple[type[BaseException], ...]:
     from feeds.errors import DataError, NetworkError
     from riskon.store import StoreError
-    from strategies.strategy import OrderFailed
+    from strategies.errors import OrderFailed
 
     errors: list[type[BaseException]] = [DataError, NetworkError, OrderFailed, StoreError]
     try:

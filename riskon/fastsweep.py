@@ -4,11 +4,12 @@
 then hands the combinations here. The driver groups them by data/rule setting and costs, and builds
 each setting's bars, market arrays and buy-and-hold returns once (``plan``). A task is a chunk of up to
 a few hundred parameter rows plus those arrays; a worker (``evaluate_chunk``) calls the numba kernel
-once per row and computes the returns and every metric with compiled twins of the NumPy and pandas
-reductions that ``riskon.run.run_prepared`` + ``riskon.metrics`` apply to the trades, fills and returns
-tables (the same arithmetic in the same order: NumPy's pairwise sums, sequential products), so the
+once per row and computes the returns and every metric with the same NumPy and pandas reductions that
+``riskon.run.run_prepared`` + ``riskon.metrics`` apply to the trades, fills and returns tables (the
+returns metrics for blocks of runs at once, each row reduced exactly as a lone series would be), so the
 stored values are bit for bit those of ``riskon run --engine fast``; the tests hold them equal. No
-config is parsed and no pandas table is built per run, and a worker never imports backtrader.
+config is parsed and no pandas table is built per run (pandas loads in a worker only for baskets), and
+a worker never imports backtrader.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class Market:
 
     args: tuple  # the kernel's market arrays (strategies.fastsim.market_args)
     times_us: np.ndarray  # bar open times, microseconds since the epoch
-    returns_start: object  # first bar's date (naive UTC Timestamp), stored with each run's returns
+    returns_start: np.datetime64  # first bar's open (naive UTC, microseconds), stored with each run's returns
     bench: np.ndarray  # buy-and-hold returns over the same bars, same costs
     name: str  # config name (for the accounting error message)
 
@@ -99,7 +100,7 @@ def plan(tasks: list[tuple[dict, object, str]], frames: dict, sweep_id: str, siz
             _, items = by_cost.setdefault((p.cash, p.fee, p.slippage), (p, []))
             items.append((rid, json.dumps(overrides, sort_keys=True), param_args(p)))
         times = bars.index.as_unit("us").asi8.copy()
-        start_day = bars.index[0].tz_convert(None)
+        start_day = np.datetime64(int(times[0]), "us")  # naive UTC: a worker unpickles it without pandas
         for p, items in by_cost.values():
             bench = equity_returns(buy_and_hold(assets, p), p.cash).to_numpy(dtype="float64")
             market = Market(args, times, start_day, bench, cfg.name)
@@ -134,7 +135,10 @@ def evaluate_chunk(chunk: Chunk) -> list[dict]:
         eq = equity[i]
         nrec = _simulate(*mk.args, *pargs, eq, rec)
         row = {**base, "run_id": rid, "params": params}
-        nan_at = int(np.flatnonzero(np.isnan(eq))[0]) if np.isnan(eq.sum()) else -1
+        nan_at = -1
+        if np.isnan(eq.sum()):  # cheap test first; +inf and -inf together sum to NaN too
+            where = np.flatnonzero(np.isnan(eq))
+            nan_at = int(where[0]) if where.size else -1
         t = _trade_metrics(rec[:nrec], nan_at, closes, mk.times_us, pargs[10], mk.name)
         if isinstance(t, str):
             row.update(status="error", error=t, returns=None, bench=None)

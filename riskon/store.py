@@ -95,7 +95,10 @@ def _block_run(values: list, start: int) -> tuple[np.ndarray, int, int] | None:
     k = start + 1
     while k < len(values):
         v = values[k]
-        if getattr(v, "base", None) is not base or v.ctypes.data != at + (k - start) * n * 8 or v.shape != (n,):
+        if (
+            getattr(v, "base", None) is not base or v.shape != (n,) or v.dtype != np.float64
+            or v.strides != (8,) or v.ctypes.data != at + (k - start) * n * 8
+        ):  # fmt: skip
             break
         k += 1
     count = k - start

@@ -36,7 +36,7 @@ from feeds.loader import load
 from riskon.batchwriter import BatchWriter
 from riskon.config import ConfigError, RunConfig, entry_spec
 from riskon.metrics import METRICS
-from riskon.store import Store
+from riskon.store import Store, StoreError
 from riskon.sweep_spec import SweepSpec, apply, combinations, parse_sweep
 
 #: Environment variable for crash tests: ``after_batch:K`` or ``in_batch:K`` kills the sweep with SIGKILL.
@@ -389,12 +389,14 @@ def _run_grid(
         writer.close()
         store.set_status(sweep_id, "done")
     except BaseException as e:  # Ctrl-C, a dead worker pool, a lost scheduler: keep what finished
+        with contextlib.suppress(BaseException):  # the error in hand is the one to report
+            writer.close(interruptible=False)  # the batches already handed over are committed first, in order
         try:
-            writer.close()  # the batches already handed over are committed first, in order
-        except BaseException:  # the store failed: the partial batch would fail the same way
-            batch = []
-        _commit(store, batch, committed[0], None)
-        store.set_status(sweep_id, "interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
+            if writer.error is None:  # after a failed commit nothing later is written: the order must hold
+                _commit(store, batch, committed[0], None)
+        finally:
+            with contextlib.suppress(StoreError):
+                store.set_status(sweep_id, "interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
         raise
     return SweepResult(sweep_id, cfg0.name, len(unique), already, ran, failed, skipped, time.perf_counter() - t0,
                        executor, store.runs(sweep_id))  # fmt: skip

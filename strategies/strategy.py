@@ -13,11 +13,8 @@ from __future__ import annotations
 import math
 
 from feeds.btcompat import bt
+from strategies.errors import OrderFailed
 from strategies.sizing import SIZE_HAIRCUT
-
-
-class OrderFailed(RuntimeError):
-    """backtrader refused an order (Margin or Rejected): the run's numbers would be wrong."""
 
 
 class RiskOnBroker(bt.brokers.BackBroker):
@@ -271,3 +268,6 @@ class RiskOn(bt.Strategy):
         """Cash + held coins at this close (+ last-close sales that settle at the next bar)."""
         held = sum(size * self.datas[j].close[0] for j, size in self._legs.items())
         return self.broker.getcash() + held + pending_proceeds
+
+
+__all__ = ["SIZE_HAIRCUT", "OrderFailed", "RiskOn", "RiskOnBroker"]

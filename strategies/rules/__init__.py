@@ -82,6 +82,7 @@ def _local_modules() -> frozenset[str]:
     key = tuple((p, os.stat(p).st_mtime_ns) for p in __path__)
     if key not in _LOCAL:
         _LOCAL.clear()
+        _CLASSES.clear()  # a file deleted and dropped in again under the same name must load anew
         _LOCAL[key] = frozenset(m.name for m in pkgutil.iter_modules(__path__))
     return _LOCAL[key]
 
