@@ -78,26 +78,6 @@ def _expand(where: str, path: str, spec: Any) -> tuple[list[Any], tuple | None]:
     raise ConfigError(f"{where}: [sweep.params] {path!r} must be a list or {{start, stop, step}}, got {spec!r}")
 
 
-def set_path(raw: dict, path: str, value: Any) -> None:
-    """Set ``value`` at a dotted path in a raw config dict (list items by index)."""
-    parts = path.split(".")
-    node: Any = raw
-    for i, part in enumerate(parts[:-1]):
-        if isinstance(node, list):
-            node = node[int(part)]
-            continue
-        nxt = node.get(part)
-        if nxt is None:
-            nxt = [] if parts[i + 1].isdigit() else {}
-            node[part] = nxt
-        node = nxt
-    last = parts[-1]
-    if isinstance(node, list):
-        node[int(last)] = value
-    else:
-        node[last] = value
-
-
 def _copy(value: Any) -> Any:
     """A deep copy of TOML data (tables, arrays, immutable scalars): 5x faster than ``copy.deepcopy``."""
     if isinstance(value, dict):

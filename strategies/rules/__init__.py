@@ -95,12 +95,10 @@ def available() -> list[str]:
 
 def get(name: str) -> type[Rule]:
     """The rule class registered under ``name``; unknown names list the valid ones."""
-    local = _local_modules()
-    if not name.startswith("_") and name in local:
-        key = (name, local)
-        found = _CLASSES.get(key)
+    if not name.startswith("_") and name in _local_modules():
+        found = _CLASSES.get(name)
         if found is None:
-            found = _CLASSES[key] = _local_class(name)
+            found = _CLASSES[name] = _local_class(name)
         return found
     names = available()
     if name not in names:
@@ -111,8 +109,8 @@ def get(name: str) -> type[Rule]:
     return obj
 
 
-#: Rule classes found in this folder, per folder scan (a sweep validates thousands of configs)
-_CLASSES: dict[tuple[str, frozenset[str]], type[Rule]] = {}
+#: Rule classes found in this folder since its last scan (a sweep validates thousands of configs)
+_CLASSES: dict[str, type[Rule]] = {}
 
 
 def _local_class(name: str) -> type[Rule]:
