@@ -45,15 +45,15 @@ import os, sys, time, tomllib
 t0 = time.perf_counter()
 from pathlib import Path
 from feeds.loader import load
-from riskon import fastsweep
-from riskon.sweep import _series_needed
-from riskon.sweep_spec import combinations, parse_sweep
+from riskon.sweeps import chunks as fastsweep
+from riskon.sweeps.keys import series_needed
+from riskon.sweeps.spec import combinations, parse_sweep
 if __name__ == "__main__":
     path, workers = Path(sys.argv[1]), int(sys.argv[2])
     pool = fastsweep.start_pool(workers) if workers > 1 else None  # workers compile while the driver validates
     raw = tomllib.loads(path.read_text())
     combos, _ = combinations(raw, parse_sweep(raw, str(path)), str(path))
-    frames = {key: load(*key) for key in _series_needed([c for _, c in combos])}
+    frames = {key: load(*key) for key in series_needed([c for _, c in combos])}
     tasks = [(ov, cfg, f"r{i}") for i, (ov, cfg) in enumerate(combos)]
     chunks = fastsweep.plan(tasks, frames, "bench", fastsweep.chunk_size(len(tasks), workers))
     n = sum(1 for row in fastsweep.evaluate_local(chunks, workers, pool) if row["status"] == "ok")
@@ -136,7 +136,7 @@ def repeated(fn, repeat: int) -> tuple[int, float, float, float]:
 
 def warm_sweep(path: Path, workers: int, engine: str = "fast") -> tuple[int, float]:
     """(combinations, seconds) of ``run_sweep`` in this process, to a new store."""
-    from riskon.sweep import run_sweep
+    from riskon.sweeps.driver import run_sweep
 
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
@@ -149,13 +149,13 @@ def warm_sweep(path: Path, workers: int, engine: str = "fast") -> tuple[int, flo
 def compute_only(workers: int) -> tuple[int, float]:
     """(combinations, seconds) of the compute alone: bars, kernel, metrics and returns, no validation or store."""
     from feeds.loader import load
-    from riskon import fastsweep
-    from riskon.sweep import _series_needed
-    from riskon.sweep_spec import combinations, parse_sweep
+    from riskon.sweeps import chunks as fastsweep
+    from riskon.sweeps.keys import series_needed
+    from riskon.sweeps.spec import combinations, parse_sweep
 
     raw = tomllib.loads(BIG.read_text())
     combos, _ = combinations(raw, parse_sweep(raw, str(BIG)), str(BIG))
-    frames = {key: load(*key) for key in _series_needed([c for _, c in combos])}
+    frames = {key: load(*key) for key in series_needed([c for _, c in combos])}
     tasks = [(ov, cfg, f"r{i}") for i, (ov, cfg) in enumerate(combos)]
     pool = fastsweep.start_pool(workers) if workers > 1 else None
     if pool is not None:
@@ -184,7 +184,7 @@ def optstrategy(workers: int) -> tuple[int, float]:
     from feeds.btcompat import bt
     from feeds.btfeed import make_feed
     from riskon.config import load as load_config
-    from riskon.run import prepare, strategy_params
+    from riskon.runner import prepare, strategy_params
     from strategies.backtest import spans
     from strategies.strategy import RiskOn, RiskOnBroker
 
@@ -217,8 +217,8 @@ def vectorbt_inputs(folder: Path) -> Path:
     import numpy as np
 
     from riskon.config import parse
-    from riskon.run import prepare
-    from riskon.sweep_spec import parse_sweep
+    from riskon.runner import prepare
+    from riskon.sweeps.spec import parse_sweep
 
     raw = tomllib.loads(BIG.read_text())
     grid = parse_sweep(raw, str(BIG)).values
@@ -361,7 +361,7 @@ def main() -> None:
     n, med, lo, hi = repeated(lambda: cold_compute(w), k)
     rows["cold_compute"] = (f"fast compute, cold start (imports, compile, validation, bars, kernel, metrics; no "
                             f"store), {w} workers, median of {k} (range {lo:.2f}-{hi:.2f} s)", n, med)  # fmt: skip
-    from riskon.fastsweep import warm_up
+    from riskon.sweeps.chunks import warm_up
 
     warm_up()
     n, s = warm_sweep(BIG, w)

@@ -56,7 +56,7 @@ def bench_optstrategy(combos: list[dict], maxcpus: int) -> float:
     from feeds.btcompat import bt
     from feeds.btfeed import make_feed
     from riskon.config import load
-    from riskon.run import prepare, strategy_params
+    from riskon.runner import prepare, strategy_params
     from strategies.backtest import spans
     from strategies.strategy import RiskOn, RiskOnBroker
 
@@ -84,7 +84,7 @@ def bench_optstrategy(combos: list[dict], maxcpus: int) -> float:
 
 
 def bench_riskon(path: Path, workers: int, scheduler: str | None, engine: str) -> float:
-    from riskon.sweep import run_sweep
+    from riskon.sweeps.driver import run_sweep
 
     db = Path(tempfile.mkdtemp()) / "bench.duckdb"
     t = time.perf_counter()

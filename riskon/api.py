@@ -24,37 +24,66 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+import riskon.config as config_mod
 from feeds.cache import Cache
-from riskon import config as config_mod
+from riskon import runner
+from riskon.analysis import signal_state
 from riskon.config import ConfigError, RunConfig
-from riskon.html import esc, table
 from riskon.metrics import METRICS
-from riskon.run import Result
-from riskon.status import Status, price_text
+from riskon.pages.html import esc, table
 
 if TYPE_CHECKING:  # imported on use: the analyses pull in their own dependencies
-    from riskon.events import EventStudy
-    from riskon.robust import SweepRobustness
-    from riskon.walkforward import WalkForwardResult
+    from riskon.analysis.episodes import EventStudy
+    from riskon.analysis.robustness import SweepRobustness
+    from riskon.analysis.walk_forward import WalkForwardResult
 
 #: What the API accepts as a config.
 ConfigLike = str | os.PathLike | Mapping[str, Any] | RunConfig
 
-#: The printed name of each metric (tables in the terminal, notebooks and the README).
-LABELS = {
-    "total_return": "Total return",
-    "cagr": "CAGR",
-    "sharpe": "Sharpe (365)",
-    "sortino": "Sortino (365)",
-    "max_drawdown": "Max drawdown",
-    "calmar": "Calmar",
-    "exposure": "Exposure",
-    "trades": "Trades",
-    "win_rate": "Win rate (per trade)",
-    "profit_factor": "Profit factor",
-    "avg_hold_days": "Avg holding days",
-    "fees": "Fees paid",
-}
+
+class Result(runner.Result):
+    """One run's numbers (``riskon.runner.Result``: returns, equity, trades, metrics) with its files and views."""
+
+    @classmethod
+    def of(cls, base: runner.Result) -> Result:
+        """The API's ``Result`` holding the same objects as ``base`` (nothing is copied or recomputed)."""
+        if isinstance(base, cls):
+            return base
+        return cls(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)})
+
+    def write(self, out_dir: str | Path) -> dict[str, Path]:
+        """Write trades.csv, equity.csv, metrics.csv and (per config) the tear sheet and chart; returns the paths."""
+        from riskon.pages.run_page import write_outputs  # pages load matplotlib: only when a page is wanted
+
+        return write_outputs(self, out_dir)
+
+    def tearsheet(self, path: str | Path) -> Path:
+        """Write the quantstats tear sheet against buy-and-hold (365 periods a year) to ``path``."""
+        from riskon.pages.tearsheet import write_tearsheet  # quantstats loads only for a tear sheet
+
+        return write_tearsheet(self, path)
+
+    def _repr_html_(self) -> str:
+        """Notebook display: metrics beside buy-and-hold, the first trades and the signal chart."""
+        from riskon.pages.run_page import result_html  # pages load matplotlib: only when a page is wanted
+
+        return result_html(self)
+
+
+class Status(signal_state.Status):
+    """The signal's state as of one bar (``riskon.analysis.signal_state.Status``), with a notebook view."""
+
+    @classmethod
+    def of(cls, base: signal_state.Status) -> Status:
+        """The API's ``Status`` holding the same values as ``base``."""
+        return cls(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)})
+
+    def _repr_html_(self) -> str:
+        """Notebook display: the state's rows as a small table."""
+        from riskon.pages.run_page import status_html  # pages load matplotlib: only when a page is wanted
+
+        return status_html(self)
+
 
 #: Where a dict config is said to come from in error messages.
 DICT_SOURCE = "config (dict)"
@@ -82,6 +111,7 @@ def load(
     or downloaded, exactly as ``riskon run`` does. Frames are indexed by bar open
     time (UTC); ``attrs`` hold the symbol, timeframe and content fingerprint.
     """
+    # a backtest's stack (pandas, numba, backtrader) loads only when one runs
     from feeds.loader import load as load_series
 
     if isinstance(symbols, str):
@@ -103,42 +133,10 @@ def run(
     vectorised twin, equal to 1e-9). Nothing is written: call ``result.write(dir)``
     or ``result.tearsheet(path)``; a notebook displays the result as HTML.
     """
-    from riskon.run import run as run_config
+    # a backtest's stack (pandas, numba, backtrader) loads only when one runs
+    from riskon.runner import run as run_config
 
-    return run_config(read_config(config), cache=cache, announce=announce, engine=engine)
-
-
-def result_html(result: Result, trades: int = 10) -> str:
-    """A run as an HTML fragment: metrics beside buy-and-hold, the first trades and the signal chart."""
-    from riskon.chart import signal_figure
-    from riskon.html import figure
-
-    cfg = result.config
-    m = result.metrics.rename(index=LABELS)
-    m.columns = [c.replace("_", " ") for c in m.columns]
-    fmts = {LABELS.get(k, k): v for k, v in METRICS.items()}
-    bars = result.bars
-    head = (
-        f"<h3>{esc(cfg.name)}: {esc(cfg.data['index'])} {esc(result.rule_text)} &rarr; "
-        f"{esc(', '.join(cfg.target['assets']))}</h3>"
-        f"<p>{esc(cfg.description)}</p>"
-        f"<p>{bars.index[0]:%Y-%m-%d} .. {bars.index[-1]:%Y-%m-%d}, {len(bars)} bars; "
-        "daily returns, 365 days a year</p>"
-    )
-    tr = result.trades
-    cols = ["asset", "signal_session", "entry_time", "entry_price", "exit_time", "exit_price", "exit_reason", "pnl"]
-    shown = tr[cols].head(trades).copy()
-    for c in ("signal_session", "entry_time", "exit_time"):
-        shown[c] = [("" if pd.isna(v) else f"{v:%Y-%m-%d}") for v in shown[c]]
-    for c in ("entry_price", "exit_price"):
-        shown[c] = [price_text(v) for v in shown[c]]
-    shown.loc[tr["open"].head(trades).to_numpy(), "exit_reason"] = "open"
-    more = f"<p>first {len(shown)} of {len(tr)} trades</p>" if len(tr) > trades else f"<p>{len(tr)} trades</p>"
-    trades_html = table(shown, {"pnl": "{:,.2f}"}, index=False)
-    fig = signal_figure(result)
-    fig.set_size_inches(11, 6)
-    chart = figure(fig, f"{cfg.name} signal chart")
-    return f"<div>{head}{table(m, fmts)}{more}{trades_html}{chart}</div>"
+    return Result.of(run_config(read_config(config), cache=cache, announce=announce, engine=engine))
 
 
 # -- sweeps -----------------------------------------------------------------------------------
@@ -168,13 +166,15 @@ class Sweep:
         if ascending is None:
             ascending = metric == self.objective and self.direction == "minimize"
         ok = self.runs[self.runs["status"] == "ok"]
-        from riskon.store import rank_runs
+        # DuckDB loads only when the store is used
+        from riskon.sweeps.store import rank_runs
 
         return rank_runs(ok, metric, "minimize" if ascending else "maximize").head(n)
 
     def returns(self, run_ids: Sequence[str] | None = None) -> pd.DataFrame:
         """Stored daily returns, one column per run id (all runs, or ``run_ids``), indexed by date."""
-        from riskon.store import Store
+        # DuckDB loads only when the store is used
+        from riskon.sweeps.store import Store
 
         df = Store(self.db).runs(self.sweep_id, with_returns=True)
         if run_ids is not None:
@@ -188,21 +188,23 @@ class Sweep:
     def robustness(self, n_splits: int = 16) -> SweepRobustness:
         """PSR and DSR of the best run and the PBO of the sweep (``riskon results``), from the stored returns.
 
-        Returns ``riskon.robust.SweepRobustness``; the number of trials counts every stored run of
+        Returns ``riskon.analysis.robustness.SweepRobustness``; the number of trials counts every stored run of
         the same strategy, across sweeps.
         """
-        from riskon.robust import sweep_robustness
-        from riskon.store import Store
+        # a backtest's stack (pandas, numba, backtrader) loads only when one runs
+        from riskon.analysis.robustness import sweep_robustness
+        from riskon.sweeps.store import Store
 
         return sweep_robustness(Store(self.db), self.sweep_id, n_splits=n_splits)
 
     def walkforward(self) -> WalkForwardResult | None:
         """The walk-forward of the sweep's ``[walkforward]`` table from its stored runs (None without one).
 
-        Nothing is swept: a combination missing from the store raises ``riskon.walkforward.MissingRuns``.
+        Nothing is swept: a combination missing from the store raises ``riskon.analysis.walk_forward.MissingRuns``.
         """
-        from riskon.store import Store
-        from riskon.sweep_report import stored_walkforward
+        # pages load matplotlib: only when a page is wanted
+        from riskon.pages.sweep_page import stored_walkforward
+        from riskon.sweeps.store import Store
 
         return stored_walkforward(Store(self.db), self.sweep_id)
 
@@ -272,9 +274,10 @@ def sweep(
     processes (1: this process) or a Dask ``scheduler`` (``"local"`` or ``tcp://...``);
     ``engine`` ``"auto"`` (fast when it can), ``"fast"`` or ``"backtrader"``.
     """
-    from riskon.store import DEFAULT_DB
-    from riskon.sweep import run_sweep
-    from riskon.sweep_spec import parse_sweep
+    # the sweep machinery (DuckDB, pools) loads only for a sweep
+    from riskon.sweeps.driver import run_sweep
+    from riskon.sweeps.spec import parse_sweep
+    from riskon.sweeps.store import DEFAULT_DB
 
     db = Path(db) if db is not None else DEFAULT_DB
     if isinstance(config, (str, os.PathLike)):
@@ -295,8 +298,9 @@ def sweep(
 
 def results(name_or_id: str | None = None, db: str | Path | None = None) -> Sweep:
     """A stored sweep by name or id (default: the newest), without running anything (``riskon results``)."""
-    from riskon.store import DEFAULT_DB, Store
-    from riskon.sweep_spec import parse_sweep
+    # the sweep machinery (DuckDB, pools) loads only for a sweep
+    from riskon.sweeps.spec import parse_sweep
+    from riskon.sweeps.store import DEFAULT_DB, Store
 
     db = Path(db) if db is not None else DEFAULT_DB
     store = Store(db)
@@ -328,17 +332,18 @@ def status(
 
     ``refresh`` first fetches the missing tail of every series the config uses
     (offline, that fails with the same one-line ``NetworkError`` as ``riskon data
-    fetch``). See ``riskon.status.Status`` for the fields.
+    fetch``). See ``riskon.analysis.signal_state.Status`` for the fields.
     """
-    from riskon.status import refresh as refresh_cache
-    from riskon.status import status as signal_status
+    # a backtest's stack (pandas, numba, backtrader) loads only when one runs
+    from riskon.analysis.signal_state import refresh as refresh_cache
+    from riskon.analysis.signal_state import status as signal_status
 
     cfg = read_config(config)
     if refresh:
         for line in refresh_cache(cfg, cache=cache, deadline=deadline):
             if announce:
                 announce(line)
-    return signal_status(cfg, asof=asof, cache=cache, announce=announce)
+    return Status.of(signal_status(cfg, asof=asof, cache=cache, announce=announce))
 
 
 # -- analyses (delegating to their modules) -------------------------------------------------------
@@ -351,9 +356,10 @@ def events(
     """The event study of a config (``riskon events``): episodes, forward returns, bootstrap intervals.
 
     ``settings`` override the config's ``[events]`` table (e.g. ``drought=60``,
-    ``horizons=(7, 30, 90)``); returns ``riskon.events.EventStudy``.
+    ``horizons=(7, 30, 90)``); returns ``riskon.analysis.episodes.EventStudy``.
     """
-    from riskon.events import event_study, settings_from
+    # a backtest's stack (pandas, numba, backtrader) loads only when one runs
+    from riskon.analysis.episodes import event_study, settings_from
 
     cfg = read_config(config)
     return event_study(cfg, settings_from(cfg, **settings), cache=cache, announce=announce)
@@ -372,24 +378,31 @@ def compare(
 
     ``items`` are stored run ids (in ``db``), config paths, or ``Result`` objects; a dict or
     ``RunConfig`` is run first. Each run gets its seeded random-entry null (``null_n`` draws, 0 = none).
-    With ``out`` the self-contained HTML page is written there too.
+    Rows are the metrics plus ``null_median_<m>`` and ``null_percentile_<m>``; with ``out`` the
+    self-contained HTML page is written there too.
     """
-    from riskon.compare import compare as compare_runs
+    # a comparison re-runs stored runs (backtrader, DuckDB) and draws pages (matplotlib): loaded on use
+    from riskon.analysis.comparison import build
+    from riskon.pages.comparison_page import write_comparison
 
     wanted = [run(x, cache=cache) if isinstance(x, Mapping | RunConfig) else x for x in items]
-    return compare_runs(wanted, db=db, null_n=null_n, seed=seed, out=out, cache=cache, title=title)
+    comp = build(wanted, db=db, null_n=null_n, seed=seed, cache=cache, title=title)
+    if out is not None:
+        write_comparison(comp, out)
+    return comp.metrics
 
 
 def null(result: Result | ConfigLike, n: int = 500, seed: int = 0) -> pd.DataFrame:
     """Where a run falls in its random-entry null: its trades at ``n`` seeded random dates.
 
     ``result`` is a ``Result`` or a config (run first). Per metric: the strategy's value, the
-    null's 5/50/95 % quantiles and the share of draws below it (``riskon.null.null_summary``);
+    null's 5/50/95 % quantiles and the share of draws below it (``riskon.analysis.random_null.null_summary``);
     the draws themselves are in ``attrs["draws"]`` (one row per draw, the run's metrics as columns).
     """
-    from riskon.null import null_summary, random_entry_null
+    # a backtest's stack (pandas, numba, backtrader) loads only when one runs
+    from riskon.analysis.random_null import null_summary, random_entry_null
 
-    res = result if isinstance(result, Result) else run(result)
+    res = result if isinstance(result, runner.Result) else run(result)
     draws = random_entry_null(res, n=n, seed=seed)
     summary = null_summary(res, draws)
     summary.attrs["draws"] = draws
@@ -406,10 +419,11 @@ def walkforward(
 ) -> WalkForwardResult:
     """Walk the config's ``[sweep]`` grid forward as its ``[walkforward]`` table says (``riskon walkforward``).
 
-    Returns ``riskon.walkforward.WalkForwardResult`` (windows, the stitched out-of-sample curve,
+    Returns ``riskon.analysis.walk_forward.WalkForwardResult`` (windows, the stitched out-of-sample curve,
     in- against out-of-sample metrics). Runs the sweep first when the store lacks combinations.
     """
-    from riskon.walkforward import walk_forward
+    # a backtest's stack (pandas, numba, backtrader) loads only when one runs
+    from riskon.analysis.walk_forward import walk_forward
 
     if isinstance(config, str | os.PathLike):
         return walk_forward(config, db=db, cache=cache, engine=engine, announce=announce, workers=workers)

@@ -235,3 +235,12 @@ def load(path: str | Path) -> RunConfig:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
     cfg = parse(raw, str(path))
     return RunConfig(**{**cfg.__dict__, "text": text})
+
+
+def target_text(cfg: RunConfig) -> str:
+    """The traded target in words: one asset, or a basket/top-k over n coins."""
+    tg = cfg.target
+    if tg["mode"] == "single":
+        return tg["assets"][0]
+    what = "equal-weight basket" if tg["mode"] == "basket" else f"top-{tg['k']} by {tg['momentum_days']}-bar momentum"
+    return f"{what} of {len(tg['assets'])} coins"

@@ -1,6 +1,6 @@
 """Performance metrics on a calendar-day equity curve (365 periods a year).
 
-Definitions (the README repeats them): with daily returns r_1..r_N,
+Definitions (docs/reference/metrics.md repeats them): with daily returns r_1..r_N,
 CAGR = prod(1 + r)^(365 / N) - 1; Sharpe = mean(r - rf_d) / std(r - rf_d, ddof=1) * sqrt(365);
 Sortino = mean(r - rf_d) / sqrt(sum(min(r - rf_d, 0)^2) / N) * sqrt(365);
 max drawdown = min(equity / running max - 1) with the starting cash as the first peak;
@@ -31,6 +31,22 @@ METRICS = {
     "profit_factor": "{:.2f}",
     "avg_hold_days": "{:.1f}",
     "fees": "{:,.2f}",
+}
+
+#: The printed name of each metric (tables in the terminal, notebooks and the docs).
+LABELS = {
+    "total_return": "Total return",
+    "cagr": "CAGR",
+    "sharpe": "Sharpe (365)",
+    "sortino": "Sortino (365)",
+    "max_drawdown": "Max drawdown",
+    "calmar": "Calmar",
+    "exposure": "Exposure",
+    "trades": "Trades",
+    "win_rate": "Win rate (per trade)",
+    "profit_factor": "Profit factor",
+    "avg_hold_days": "Avg holding days",
+    "fees": "Fees paid",
 }
 
 
@@ -103,3 +119,8 @@ def format_metric(name: str, value: float) -> str:
     if isinstance(value, float) and math.isinf(value):
         return "inf"
     return METRICS.get(name, "{}").format(value)
+
+
+def price_text(price: float) -> str:
+    """A price with cents when large, 6 significant digits when small (altcoins)."""
+    return f"{price:,.2f}" if abs(price) >= 100 else f"{price:.6g}"

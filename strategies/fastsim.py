@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit
 
 if TYPE_CHECKING:  # backtrader and pandas load only where a backtest result is built (sweep workers skip them)
-    import pandas as pd
+    import pandas as pd  # fast sweep workers import this module without pandas: only this wrapper needs it
 
     from strategies.backtest import BacktestResult, StrategyParams
 
@@ -271,6 +271,7 @@ def market_args(arrays: dict[str, np.ndarray]) -> tuple:
 
 def param_args(p: StrategyParams) -> tuple:
     """A parameter set as the kernel's scalar arguments (None becomes NaN: the feature is off)."""
+    # a backtest's stack (pandas, numba, backtrader) loads only when one runs
     from strategies.sizing import SIZE_HAIRCUT
 
     if p.intrabar:
@@ -312,6 +313,7 @@ def simulate(arrays: dict[str, np.ndarray], p: StrategyParams) -> tuple[np.ndarr
 
 def fast_backtest(bars: pd.DataFrame, params: StrategyParams, assets: dict[str, pd.DataFrame]) -> BacktestResult:
     """The vectorised backtest as a ``BacktestResult`` (same trades table and equity as backtrader's)."""
+    # sweep workers import this module without pandas or backtrader: only this wrapper needs them
     import pandas as pd
 
     from strategies.backtest import TRADE_COLUMNS, BacktestResult

@@ -4,7 +4,7 @@ One feed per target coin, all on one daily master calendar (rows before a
 coin's first bar and after its last are NaN and never traded). Decisions are
 made at a bar's close (``next``); fills happen at the next bar's open
 (``next_open`` with cheat-on-open), priced and sized exactly as the parity
-contract in the README says. backtrader drops a refused order silently, so any
+contract (docs/reference/parity.md) says. backtrader drops a refused order silently, so any
 order that ends Margin or Rejected raises and fails the run.
 """
 

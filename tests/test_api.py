@@ -22,7 +22,7 @@ import riskon
 from riskon.cli import app
 from riskon.config import ConfigError
 from riskon.metrics import METRICS, format_metric
-from riskon.store import Store
+from riskon.sweeps.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 DATES = 'timeframe = "1d"\nstart = "2020-06-01"\nend = "2021-06-30"'
@@ -78,12 +78,14 @@ def test_import_riskon_loads_no_backtrader_numba_or_duckdb():
         "import sys, riskon\n"
         "heavy = [m for m in ('backtrader', 'numba', 'duckdb', 'matplotlib', 'strategies') if m in sys.modules]\n"
         "print(heavy, riskon.__version__)\n"
-        "from riskon.run import Result  # importing the submodule must not replace the API function\n"
+        "import riskon.runner, riskon.sweeps.driver, riskon.analysis.signal_state  # the wings the API calls\n"
+        "from riskon.api import Result\n"
         "print(riskon.run.__module__, riskon.sweep.__module__, riskon.status.__module__, riskon.Result is Result)\n"
+        "print(issubclass(riskon.Result, riskon.runner.Result), type(riskon).__name__)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == ["[] 0.1.0", "riskon.api riskon.api riskon.api True"]
+    assert proc.stdout.splitlines() == ["[] 0.1.0", "riskon.api riskon.api riskon.api True", "True module"]
 
 
 def test_config_from_path_dict_and_object_give_identical_results(files, result):
@@ -178,7 +180,7 @@ def test_sweep_cli_and_api_store_the_same_runs(cli, files):
     shown = CliRunner().invoke(app, ["results", "--db", str(files["folder"] / "cli.duckdb")],
                                env={"COLUMNS": "250", "NO_COLOR": "1"})  # fmt: skip
     assert shown.exit_code == 0, shown.output
-    from riskon.robust import summary_lines
+    from riskon.analysis.robustness import summary_lines
 
     for line in summary_lines(again.robustness()):  # PSR, DSR and PBO as `riskon results` prints them
         assert " ".join(line.split()) in " ".join(shown.stdout.split()), line
@@ -220,7 +222,7 @@ def _page(path: Path) -> str:
 
 
 def test_cli_events_page_equals_the_api_study(files):
-    from riskon.cli_events import write_events_page
+    from riskon.pages.events_page import write_events_page
 
     folder = files["folder"]
     args = ["events", str(files["seed"]), "--bootstrap", "200", "--out", str(folder / "events_cli.html")]
@@ -253,7 +255,7 @@ def test_cli_compare_page_equals_the_api_comparison(files, result):
 
 
 def test_cli_walkforward_equals_the_api(files):
-    from riskon.cli_walkforward import write_report
+    from riskon.pages.walkforward_page import write_report
 
     folder = files["folder"]
     text = (ROOT / "runs" / "seed_walkforward.toml").read_text(encoding="utf-8")
@@ -281,7 +283,7 @@ def test_a_dict_config_keeps_its_events_table(files):
     raw = tomllib.loads(files["seed"].read_text(encoding="utf-8"))
     raw["events"] = {"drought": 120, "horizons": [7, 30]}
     cfg = riskon.read_config(raw)
-    from riskon.events import settings_from
+    from riskon.analysis.episodes import settings_from
 
     settings = settings_from(cfg)
     assert settings.drought == 120 and tuple(settings.horizons) == (7, 30)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from riskon.batchwriter import BatchWriter
+from riskon.sweeps.batch_writer import BatchWriter
 
 
 def test_batches_commit_in_the_order_given_and_close_waits_for_all():

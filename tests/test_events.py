@@ -15,8 +15,9 @@ import pytest
 from clitools import riskon_cmd
 from feeds.loader import load
 from riskon import config
+from riskon.analysis.episodes import BASKET, event_study, settings_from, study
+from riskon.analysis.forward_returns import block_bootstrap
 from riskon.config import ConfigError
-from riskon.events import BASKET, block_bootstrap, event_study, settings_from, study
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "runs" / "seed.toml"
@@ -170,7 +171,7 @@ def test_events_settings_are_validated():
 
 
 def test_hostile_names_are_escaped(seed_study):
-    from riskon.cli_events import events_page
+    from riskon.pages.events_page import events_page
 
     evil = "<script>alert(1)</script>"
     btc = load("BTC-USD")

@@ -15,7 +15,7 @@ import pytest
 from feeds.align import session_frame
 from feeds.loader import load
 from riskon.config import ConfigError, parse
-from riskon.run import run
+from riskon.runner import run
 from strategies.backtest import check_accounting
 
 FEE, SLIP = 0.001, 0.0005

@@ -14,7 +14,7 @@ import test_parity
 import test_parity_multi
 from feeds.symbols import filename_for
 from reference_sim import simulate_multi
-from riskon.run import prepare, strategy_params
+from riskon.runner import prepare, strategy_params
 from strategies.backtest import StrategyParams, backtest
 from strategies.fastsim import fast_backtest, is_supported
 from test_parity import assert_same

@@ -1,10 +1,10 @@
-"""The fast engine's lean sweep path (riskon.fastsweep) against the full per-run path, bit for bit.
+"""The fast engine's lean sweep path (riskon.sweeps.chunks) against the full per-run path, bit for bit.
 
 Random parameter sets on the snapshot (BTC, a Binance basket, top-k) go through ``fastsweep.plan`` +
-``evaluate_chunk`` and through ``riskon.run.run_prepared(engine="fast")``: every metric, the daily
+``evaluate_chunk`` and through ``riskon.runner.run_prepared(engine="fast")``: every metric, the daily
 returns and the buy-and-hold returns must be the same doubles; a sample is also held to backtrader
 (1e-9 relative, DESIGN.md §9). A sweep through the lean path stores exactly the rows the former
-per-combination path (``riskon.sweep.evaluate``) produces, and chunking or the worker count changes nothing.
+per-combination path (``riskon.sweeps.driver.evaluate``) produces, and chunking or the worker count changes nothing.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 
 from feeds.loader import load
-from riskon import fastsweep
 from riskon.config import parse
 from riskon.metrics import METRICS
-from riskon.run import prepare, run_prepared
-from riskon.sweep import _init_worker, evaluate, run_sweep
-from riskon.sweep_spec import apply
+from riskon.runner import prepare, run_prepared
+from riskon.sweeps import chunks as fastsweep
+from riskon.sweeps.driver import _init_worker, evaluate, run_sweep
+from riskon.sweeps.spec import apply
 
 BASKET = ["binance:BTC/USDT", "binance:ETH/USDT", "binance:SOL/USDT", "binance:MATIC/USDT", "binance:DOGE/USDT"]
 TOPK = ["binance:ETH/USDT", "binance:SOL/USDT", "binance:XRP/USDT", "binance:ADA/USDT", "binance:MATIC/USDT"]
@@ -181,7 +181,7 @@ def test_lean_sweep_stores_the_per_combination_rows_and_chunking_changes_nothing
     assert (serial.total, serial.ran, serial.failed, serial.executor) == (48, 48, 0, "serial, fast engine")
     rows = stored(tmp_path / "serial.duckdb")
     assert len(rows) == 48
-    # the former path: one config parsed and one run_prepared per combination (riskon.sweep.evaluate)
+    # the former path: one config parsed and one run_prepared per combination (riskon.sweeps.driver.evaluate)
     import tomllib
 
     base = {k: v for k, v in tomllib.loads(GRID).items() if k != "sweep"}
@@ -212,8 +212,8 @@ def test_chunk_rows_travel_as_one_block_and_store_without_a_copy():
     """A chunk's returns are pickled as one buffer; the store hands runs of its rows to Arrow as they lie."""
     import pickle
 
-    from riskon.fastsweep import ChunkRows
-    from riskon.store import _list_array
+    from riskon.sweeps.chunks import ChunkRows
+    from riskon.sweeps.store import _list_array
 
     rng = np.random.default_rng(3)
     block = rng.normal(0, 0.01, (4, 6))

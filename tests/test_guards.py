@@ -9,7 +9,7 @@ import pytest
 
 from feeds.errors import DataError
 from riskon.config import ConfigError, parse
-from riskon.store import Store, StoreError
+from riskon.sweeps.store import Store, StoreError
 
 
 def test_any_of_with_a_filter_branch_is_refused():
@@ -34,7 +34,7 @@ def test_asset_and_targets_must_agree():
 
 def test_gap_inside_a_traded_coin_is_refused(data_dir):
     from feeds.loader import load
-    from riskon.run import build_bars
+    from riskon.runner import build_bars
 
     cfg = parse({"data": {"start": "2020-01-01", "end": "2020-12-31"}})
     btc = load("BTC-USD")
@@ -69,7 +69,7 @@ def test_older_store_layout_gives_one_clear_line(tmp_path):
 
 
 def test_a_run_shared_by_two_sweeps_is_linked_to_both(tmp_path, data_dir):
-    from riskon.sweep import run_sweep
+    from riskon.sweeps.driver import run_sweep
 
     text = """name = "shared"
 description = "first"

@@ -52,7 +52,7 @@ class Run:
 
 
 def pipeline(index: pd.DataFrame, asset: pd.DataFrame, rule: Rule, lag: float, sessions=None) -> Run:
-    """What ``riskon.run.prepare`` + ``backtest`` do, from raw frames (``sessions``: session_frame(index))."""
+    """What ``riskon.runner.prepare`` + ``backtest`` do, from raw frames (``sessions``: session_frame(index))."""
     sessions = session_frame(index) if sessions is None else sessions
     rule_out = rule.compute(sessions)
     sessions = sessions.join(rule_out)
@@ -168,7 +168,7 @@ def full_run(raw, case: str) -> Run:
 def test_pipeline_is_the_run_path(raw):
     """The frames built here are the ones ``riskon run`` builds, so the check covers the real path."""
     from riskon.config import parse
-    from riskon.run import prepare
+    from riskon.runner import prepare
 
     values, lag = CASES["weekly_lag5"]
     cfg = parse({"data": {"publication_lag_hours": lag}, "strategy": {"params": values}})

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from riskon import config
+from riskon.analysis.random_null import holding_periods, null_summary, placements, random_entry_null, simulate
 from riskon.metrics import metrics
-from riskon.null import holding_periods, null_summary, placements, random_entry_null, simulate
-from riskon.run import run
+from riskon.runner import run
 from strategies.backtest import backtest
 from strategies.fastsim import fast_backtest
 

@@ -13,7 +13,7 @@ import pytest
 
 from reference_sim import simulate
 from riskon.config import parse
-from riskon.run import run
+from riskon.runner import run
 from strategies.backtest import TRADE_COLUMNS, backtest, check_accounting
 
 SEED = dict(threshold=0.0, confirm_days=3, trail=0.25, index_exit_dd=0.10, fee=0.001, slippage=0.0005)

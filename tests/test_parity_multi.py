@@ -12,7 +12,7 @@ import pytest
 from feeds.symbols import filename_for
 from reference_sim import simulate_multi
 from riskon.config import parse
-from riskon.run import run
+from riskon.runner import run
 from strategies.backtest import check_accounting
 from test_parity import assert_same
 

@@ -103,13 +103,15 @@ class Site:
 
     def __init__(self, root: Path) -> None:
         from riskon import config as config_mod
-        from riskon.cli_events import write_events_page
-        from riskon.cli_walkforward import write_report as write_walkforward
-        from riskon.compare import build, write_comparison
-        from riskon.events import event_study, settings_from
-        from riskon.run import run, write_outputs
-        from riskon.sweep import run_sweep
-        from riskon.walkforward import walk_forward
+        from riskon.analysis.comparison import build
+        from riskon.analysis.episodes import event_study, settings_from
+        from riskon.analysis.walk_forward import walk_forward
+        from riskon.pages.comparison_page import write_comparison
+        from riskon.pages.events_page import write_events_page
+        from riskon.pages.run_page import write_outputs
+        from riskon.pages.walkforward_page import write_report as write_walkforward
+        from riskon.runner import run
+        from riskon.sweeps.driver import run_sweep
 
         self.root = root
         self.reports = root / "reports"
@@ -221,7 +223,7 @@ def test_compare_metrics_match_the_store_and_hand_computations(site):
 
 
 def test_monthly_returns_and_drawdown_by_hand(site):
-    from riskon.compare import drawdown, monthly_returns
+    from riskon.analysis.comparison import drawdown, monthly_returns
 
     entry = site.comp.entries[1]
     rets = entry.returns
@@ -248,8 +250,8 @@ def test_compare_page_shows_each_number(site):
 
 
 def test_sweep_report_numbers_match_the_store(site):
-    from riskon.store import Store
-    from riskon.sweep_report import heat_grids, load_sweep, stability_table
+    from riskon.pages.sweep_page import heat_grids, load_sweep, stability_table
+    from riskon.sweeps.store import Store
 
     rows = sql(site.db, "SELECT params, sharpe FROM runs")
     sharpe = {}
@@ -284,7 +286,7 @@ def test_sweep_report_numbers_match_the_store(site):
 
 
 def test_sweep_report_refuses_unknown_axes(site):
-    from riskon.sweep_report import sweep_report
+    from riskon.pages.sweep_page import sweep_report
 
     with pytest.raises(ConfigError, match=r"--x 'nosuch' is not a swept parameter of tsweep; valid: .*confirm_days"):
         sweep_report("tsweep", db=site.db, x="nosuch", y="confirm_days", null_n=0)
@@ -302,7 +304,7 @@ def test_tearsheet_is_offline_titled_and_escaped(site):
 
 
 def test_strip_remote_links_drops_every_remote_reference():
-    from riskon.tearsheet import strip_remote_links
+    from riskon.pages.tearsheet import strip_remote_links
 
     html = (
         '<head><link rel="shortcut icon" href="https://qtpylib.io/favicon.ico" type="image/x-icon">'
@@ -319,7 +321,7 @@ def test_strip_remote_links_drops_every_remote_reference():
 
 
 def test_index_links_every_report_newest_first(site):
-    from riskon.html import write_index
+    from riskon.pages.html import write_index
 
     index = site.reports / "index.html"
     page = index.read_text(encoding="utf-8")
@@ -405,7 +407,7 @@ def test_chart_pages_show_pictures(site):
 
 
 def test_config_args_are_files_ending_in_toml():
-    from riskon.compare import build, is_config_arg
+    from riskon.analysis.comparison import build, is_config_arg
 
     assert is_config_arg("runs/seed.toml") and is_config_arg(Path("x.TOML"))
     assert not is_config_arg("0a1b2c3d")

@@ -24,23 +24,19 @@ import pytest
 import typer
 
 from clitools import riskon_cmd
-from riskon.cli_sweep import results_cmd
-from riskon.robust import (
-    RobustnessError,
+from riskon.analysis.overfitting import RobustnessError, log_growth, pbo, sharpe, sortino
+from riskon.analysis.robustness import (
     deflated_sharpe,
     expected_max_sharpe,
-    log_growth,
-    logit_figure,
-    pbo,
     probabilistic_sharpe,
     psr_from_moments,
     returns_matrix,
-    sharpe,
-    sortino,
     sweep_robustness,
 )
-from riskon.store import Store
-from riskon.sweep import run_sweep
+from riskon.cli.sweep_cmd import results_cmd
+from riskon.pages.robustness_page import logit_figure
+from riskon.sweeps.driver import run_sweep
+from riskon.sweeps.store import Store
 
 # Twelve daily returns with visible skew and fat tails (one big up day).
 R = [0.012, -0.004, 0.003, 0.021, -0.011, 0.002, 0.0, 0.007, -0.006, 0.048, -0.002, 0.005]
@@ -427,7 +423,7 @@ def test_results_skips_the_block_for_a_sweep_with_one_ok_run(tmp_path, capsys):
 
 def test_duplicate_run_in_a_batch_keeps_the_batch_and_ties_rank_by_run_id(tmp_path):
     """A run id twice in one batch is stored once with the rest; exact ties rank the same everywhere."""
-    from riskon.store import rank_runs
+    from riskon.sweeps.store import rank_runs
 
     store = Store(tmp_path / "dup.duckdb")
     same = [0.01, -0.005, 0.002, 0.004]

@@ -2,7 +2,7 @@
 
 Parametrised over ``strategies.rules.available()``, so a rule file dropped in later is tested without
 editing this file: its defaults are valid, its output is a boolean ``signal`` on exactly the input's
-index, it never peeks (``riskon.lookahead.check`` and a truncated-history comparison), and it runs
+index, it never peeks (``strategies.lookahead.check`` and a truncated-history comparison), and it runs
 through a short backtest. Planted peeking rules prove the lookahead checks detect what they claim to.
 Also covered: unknown names and parameters ("did you mean"), constraints between parameters, a rule
 file dropped into the folder (seen by ``riskon rules`` and ``riskon run``), and entry-point plugins.
@@ -26,10 +26,9 @@ import pytest
 
 from feeds.align import align, session_frame
 from feeds.loader import load
-from riskon import lookahead
 from riskon.config import ConfigError, parse
-from riskon.run import run
-from strategies import compose, rules
+from riskon.runner import run
+from strategies import compose, lookahead, rules
 from strategies.backtest import TRADE_COLUMNS, check_accounting
 from strategies.params import Param
 from strategies.rules import Rule
@@ -270,7 +269,7 @@ def test_planted_peeking_rule_is_caught(cls, raw_index, sessions, bars, btc_from
     assert out.index.equals(sessions.index) and out["signal"].dtype == bool and out["signal"].any()
     # a few cuts around sampled signals are enough to expose each of these
     diffs = lookahead.check(rule, raw_index, btc_from_2014, n_signal=2, n_random=0, n_backtest=0)
-    assert diffs, f"riskon.lookahead.check missed the planted {cls.name}"
+    assert diffs, f"strategies.lookahead.check missed the planted {cls.name}"
     assert any("signal" in d.what for d in diffs), [str(d) for d in diffs[:3]]
     assert truncation_diffs(rule, sessions, bars, signal_cuts(rule, sessions, bars)), (
         f"the truncated-history test missed the planted {cls.name}"
@@ -385,7 +384,7 @@ def test_entry_point_plugin_is_registered(monkeypatch, sessions, bars):
         parse({"strategy": {"entry": {"all_of": ["ath_confirmed", {"rule": "ma_cross_test", "fast": 300}]}}})
     from rich.console import Console
 
-    from riskon.cli_rules import rules_table
+    from riskon.cli.rules_cmd import rules_table
 
     console = Console(width=200, record=True, file=open(os.devnull, "w"))  # noqa: SIM115 - closed below
     console.print(rules_table())

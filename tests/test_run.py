@@ -19,10 +19,9 @@ import pandas as pd
 import pytest
 
 from clitools import riskon_cmd
-from riskon.cli_run import LABELS
 from riskon.config import parse
-from riskon.metrics import METRICS, format_metric
-from riskon.run import run
+from riskon.metrics import LABELS, METRICS, format_metric
+from riskon.runner import run
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "runs" / "seed.toml"
@@ -47,7 +46,7 @@ _RUNS: dict[str, object] = {}
 
 
 def short_run(end: str):
-    """``riskon.run.run`` on the seed config cut to START..end (each window run once per module)."""
+    """``riskon.runner.run`` on the seed config cut to START..end (each window run once per module)."""
     if end not in _RUNS:
         _RUNS[end] = run(parse(seed_raw(START, end), "seed-short"))
     return _RUNS[end]

@@ -4,7 +4,7 @@ Every sweep here runs the seed strategy cut to 2019-01-01..2021-12-31 on the sna
 committed in batches of 3, so each store holds several batches. The reference is one sweep on two local
 worker processes (a module fixture, default engine); serial, Dask, seeded random, Optuna, resumed crashes
 and reruns must reproduce its rows bit for bit, keyed by run id, and sampled runs must equal
-``riskon.run.run`` in this process (same engine: bit for bit; backtrader: to 1e-9). The crash tests kill
+``riskon.runner.run`` in this process (same engine: bit for bit; backtrader: to 1e-9). The crash tests kill
 ``riskon sweep`` subprocesses with SIGKILL at fixed points (the RISKON_FAULT hook in riskon/sweep.py) and
 at a seeded random moment. Run ids hash the source of feeds/, strategies/ and riskon/: editing those while
 this file runs changes the ids of the subprocess sweeps and fails the comparisons.
@@ -33,9 +33,10 @@ import pytest
 from clitools import riskon_cmd
 from riskon.config import ConfigError, parse
 from riskon.metrics import METRICS, format_metric
-from riskon.run import run
-from riskon.sweep import FAULT_ENV, run_id, run_sweep
-from riskon.sweep_spec import apply, combinations, parse_sweep
+from riskon.runner import run
+from riskon.sweeps.driver import FAULT_ENV, run_sweep
+from riskon.sweeps.keys import run_id
+from riskon.sweeps.spec import apply, combinations, parse_sweep
 
 CONFIRM = [1, 2, 3, 5]
 TRAIL = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
@@ -486,8 +487,11 @@ def test_failing_combination_is_recorded_and_the_sweep_goes_on(tmp_path, data_di
             assert math.isfinite(sharpe) and math.isfinite(cagr) and len(returns) == 1096  # 2019-01-01..2021-12-31
     assert sql(db, "SELECT status FROM sweeps")[0][0] == "done"
     again = run_sweep(cfg, db=db, workers=1)
-    assert (again.ran, again.already_done) == (0, 4)  # a failure is a finished run: not retried, not duplicated
+    # a failed run is retried on resume (and fails again here), the finished ones are kept; nothing is duplicated
+    assert (again.ran, again.failed, again.already_done) == (2, 2, 2)
     assert counts(db) == (4, 4)
+    errors = sql(db, "SELECT count(*) FROM runs WHERE status = 'error'")[0][0]
+    assert errors == 2
 
 
 # ===================================================================================================

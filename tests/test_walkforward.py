@@ -23,10 +23,11 @@ import pandas as pd
 import pytest
 
 from clitools import riskon_cmd
+from riskon.analysis.walk_forward import trade_window, walk_forward
+from riskon.analysis.windows import WalkForwardSpec, make_windows, parse_walkforward
 from riskon.config import ConfigError, parse
-from riskon.run import prepare, run, strategy_params
-from riskon.sweep_spec import apply
-from riskon.walkforward import WalkForwardSpec, make_windows, parse_walkforward, trade_window, walk_forward
+from riskon.runner import prepare, run, strategy_params
+from riskon.sweeps.spec import apply
 
 CONFIRM = [1, 3]
 TRAIL = [0.15, 0.3]
@@ -100,7 +101,7 @@ _PREPARED: dict[str, tuple] = {}
 
 
 def prepared(base: dict, params: dict) -> tuple:
-    """``riskon.run.prepare`` of the base config with ``params`` set, once per parameter set."""
+    """``riskon.runner.prepare`` of the base config with ``params`` set, once per parameter set."""
     key = repr(sorted(params.items()))
     if key not in _PREPARED:
         _PREPARED[key] = prepare(parse(apply(base, params)))[:3]

@@ -21,13 +21,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from riskon.api import LABELS
+from riskon.analysis.walk_forward import walk_forward
 from riskon.cli import app
-from riskon.metrics import format_metric
-from riskon.store import Store
-from riskon.sweep import run_sweep
-from riskon.sweep_report import WALKFORWARD_HINT, sweep_report
-from riskon.walkforward import walk_forward
+from riskon.metrics import LABELS, format_metric
+from riskon.pages.sweep_page import WALKFORWARD_HINT, sweep_report
+from riskon.sweeps.driver import run_sweep
+from riskon.sweeps.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "runs" / "seed_walkforward.toml"

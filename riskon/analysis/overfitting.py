@@ -1,0 +1,249 @@
+"""The probability of backtest overfitting (PBO) by combinatorially symmetric cross-validation (CSCV).
+
+Bailey, Borwein, López de Prado & Zhu (2015), "The Probability of Backtest Overfitting": the dates of a
+time × strategies matrix of returns are cut into ``S`` blocks; for every choice of half the blocks as the
+training set, the in-sample winner's out-of-sample rank is turned into a logit, and PBO is the share of
+splits where that logit is at most zero (the winner ranks in the bottom half out of sample). Objectives
+are per-period (per calendar day) statistics, as in ``riskon.analysis.robustness``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+
+class RobustnessError(ValueError):
+    """The statistics cannot be computed for this input (too few runs, too short a history, ...)."""
+
+
+#: CSCV refuses more train/test combinations than this (C(20, 10) = 184,756 is the largest S allowed).
+MAX_COMBINATIONS = 200_000
+
+
+# -- objectives for CSCV -------------------------------------------------------------------------------
+def sharpe(matrix: np.ndarray) -> np.ndarray:
+    """Per-period Sharpe ratio of each column: mean / std(ddof=1).
+
+    A column without variation (variance below 1e-12 of its mean square: all zeros, i.e. flat in cash,
+    or constant) scores 0 when its mean is 0, else ±inf.
+    """
+    m = np.asarray(matrix, dtype="float64")
+    n = m.shape[0]
+    return _sharpe_finish([m.sum(axis=0), (m * m).sum(axis=0)], n, var=m.var(axis=0, ddof=1))
+
+
+def sortino(matrix: np.ndarray) -> np.ndarray:
+    """Per-period Sortino ratio of each column: mean / sqrt(mean(min(r, 0)²)) (riskon's definition)."""
+    m = np.asarray(matrix, dtype="float64")
+    down = np.sqrt((np.minimum(m, 0.0) ** 2).mean(axis=0))
+    mean = m.mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(down > 0, mean / np.where(down > 0, down, 1.0), np.where(mean == 0, 0.0, np.inf))
+
+
+def log_growth(matrix: np.ndarray) -> np.ndarray:
+    """Mean log growth per period, mean(log(1 + r)): ranks like CAGR and total return on equal lengths.
+
+    A total loss (r <= -1) counts as log(1e-15), so sums stay finite.
+    """
+    return _growth_stats(np.asarray(matrix, dtype="float64"))[0].mean(axis=0)
+
+
+def _sharpe_stats(x: np.ndarray) -> list[np.ndarray]:
+    return [x, x * x]
+
+
+def _sharpe_finish(sums: list[np.ndarray], n: int, var: np.ndarray | None = None) -> np.ndarray:
+    mean = sums[0] / n
+    if var is None:
+        var = (sums[1] - sums[0] * mean) / (n - 1)
+    flat = var <= 1e-12 * (sums[1] / n)  # also catches a rounding-negative variance
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = mean / np.sqrt(var)
+    if flat.any():
+        out[flat] = np.where(mean[flat] == 0, 0.0, np.copysign(np.inf, mean[flat]))
+    return out
+
+
+def _sortino_stats(x: np.ndarray) -> list[np.ndarray]:
+    return [x, np.minimum(x, 0.0) ** 2]
+
+
+def _sortino_finish(sums: list[np.ndarray], n: int) -> np.ndarray:
+    mean, down = sums[0] / n, np.sqrt(sums[1] / n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(down > 0, mean / np.where(down > 0, down, 1.0), np.where(mean == 0, 0.0, np.inf))
+
+
+def _growth_stats(x: np.ndarray) -> list[np.ndarray]:
+    return [np.log1p(np.maximum(x, -1.0 + 1e-15))]
+
+
+def _growth_finish(sums: list[np.ndarray], n: int) -> np.ndarray:
+    return sums[0] / n
+
+
+#: Objectives that are functions of per-column sums: CSCV adds per-block sums instead of re-reading rows.
+#: Same numbers as calling the objective, to rounding (a test holds them within 1e-9): daily returns'
+#: squared mean is ~1e-3 of their mean square, so the sum-of-squares variance keeps ~13 digits.
+_ADDITIVE: dict[Callable, tuple[Callable, Callable]] = {
+    sharpe: (_sharpe_stats, _sharpe_finish),
+    sortino: (_sortino_stats, _sortino_finish),
+    log_growth: (_growth_stats, _growth_finish),
+}
+
+#: The sweep objectives CSCV can score from daily returns alone, with the function that does it.
+RETURN_OBJECTIVES: dict[str, Callable] = {
+    "sharpe": sharpe,
+    "sortino": sortino,
+    "cagr": log_growth,
+    "total_return": log_growth,
+}
+
+
+# -- probability of backtest overfitting (CSCV) --------------------------------------------------------
+@dataclass(frozen=True)
+class PBOResult:
+    """The outcome of CSCV.
+
+    ``logits[c]`` is log(ω / (1 − ω)) for combination ``c``, where ω = (out-of-sample rank of the
+    in-sample best) / (N + 1); ``is_best`` and ``oos_best`` are that strategy's objective in and out of
+    sample; ``pbo`` is the share of logits <= 0 (the in-sample winner at or below the out-of-sample median).
+    """
+
+    pbo: float
+    logits: np.ndarray = field(repr=False)
+    n_combinations: int
+    n_splits: int
+    n_periods: int
+    n_strategies: int
+    dropped_rows: int
+    is_best: np.ndarray = field(repr=False)
+    oos_best: np.ndarray = field(repr=False)
+    duplicates: int = 0
+
+    @property
+    def prob_oos_loss(self) -> float:
+        """Share of combinations in which the in-sample winner scores below 0 out of sample."""
+        return float(np.mean(self.oos_best < 0))
+
+
+def _as_matrix(matrix) -> tuple[np.ndarray, int]:
+    m = matrix.to_numpy(dtype="float64") if isinstance(matrix, pd.DataFrame) else np.asarray(matrix, "float64")
+    if m.ndim != 2:
+        raise RobustnessError(f"PBO needs a 2-D matrix (rows time, columns strategies), got {m.ndim}-D")
+    if np.isinf(m).any():
+        raise RobustnessError("the returns matrix contains infinite values")
+    keep = ~np.isnan(m).any(axis=1)
+    return m[keep], int((~keep).sum())
+
+
+def _ranks_of_chosen(test: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """1-based rank (ascending, ties averaged) of column ``chosen[i]`` within row ``test[i]``."""
+    t = np.where(np.isnan(test), -np.inf, test)
+    v = t[np.arange(len(t)), chosen][:, None]
+    below = (t < v).sum(axis=1)
+    equal = (t == v).sum(axis=1)
+    return below + (equal + 1) / 2.0
+
+
+def pbo(matrix, n_splits: int = 16, objective: Callable[[np.ndarray], np.ndarray] = sharpe) -> PBOResult:
+    """Probability of backtest overfitting by combinatorially symmetric cross-validation.
+
+    ``matrix``: T × N per-period returns (rows time in order, columns strategies), an array or a
+    DataFrame. Rows with a NaN in any column are dropped first, so every strategy is scored on the same
+    dates (for runs whose returns start later, that is the common date range). The remaining T rows are
+    cut into ``n_splits`` (S, even) contiguous blocks of ⌊T/S⌋ rows; the oldest T mod S rows are dropped
+    so that every block, and so every train and test half, has the same length. For each of the
+    C(S, S/2) ways to pick S/2 blocks as the training set (the rest is the test set, both in time order):
+    the strategy with the best ``objective`` in sample (ties: the lowest column) gets its out-of-sample
+    rank among all N (1 = worst; ties share their average rank; NaN scores rank lowest), ω = rank/(N+1),
+    logit = ln(ω / (1 − ω)). PBO is the share of logits <= 0.
+
+    ``objective`` maps a rows × N array to N scores, higher is better. ``sharpe`` (default), ``sortino``
+    and ``log_growth`` are computed from per-block sums (fast); any other callable is called per split.
+    """
+    if isinstance(n_splits, bool) or not isinstance(n_splits, int) or n_splits < 2 or n_splits % 2:
+        raise RobustnessError(f"n_splits must be an even integer >= 2, got {n_splits!r}")
+    if math.comb(n_splits, n_splits // 2) > MAX_COMBINATIONS:
+        raise RobustnessError(
+            f"n_splits={n_splits} gives {math.comb(n_splits, n_splits // 2):,} combinations; use at most 20 splits"
+        )
+    m, dropped = _as_matrix(matrix)
+    if m.shape[1] < 2:
+        raise RobustnessError(f"PBO needs at least 2 strategies (columns), got {m.shape[1]}")
+    # identical columns are one trial, not several: a swept parameter that never binds would otherwise
+    # tie every score and count as overfit (logit 0) in every combination
+    _, first = np.unique(m, axis=1, return_index=True)
+    duplicates = m.shape[1] - len(first)
+    m = m[:, np.sort(first)]
+    t_all, n = m.shape
+    if n < 2:
+        raise RobustnessError(
+            f"PBO needs at least 2 distinct strategies; all {n + duplicates} columns have identical returns"
+        )
+    block = t_all // n_splits
+    if block < 2:
+        raise RobustnessError(
+            f"PBO with {n_splits} splits needs at least {2 * n_splits} periods (2 per block) with every "
+            f"strategy present, got {t_all}; use fewer splits"
+        )
+    skip = t_all - block * n_splits
+    m = m[skip:]
+    half = n_splits // 2
+    combos = np.array(list(itertools.combinations(range(n_splits), half)), dtype=np.int64)
+    n_comb = len(combos)
+    member = np.zeros((n_comb, n_splits), dtype="float64")
+    member[np.repeat(np.arange(n_comb), half), combos.ravel()] = 1.0
+    rows = half * block
+    is_best = np.empty(n_comb)
+    oos_best = np.empty(n_comb)
+    ranks = np.empty(n_comb)
+    fast = _ADDITIVE.get(objective)
+    if fast is not None:
+        stats_fn, finish = fast
+        blocks = [s.reshape(n_splits, block, n).sum(axis=1) for s in stats_fn(m)]  # each S × N
+        chunk = max(1, 4_000_000 // max(n, 1))
+        for lo in range(0, n_comb, chunk):
+            sel = member[lo : lo + chunk]
+            train = [sel @ b for b in blocks]
+            test = [(1.0 - sel) @ b for b in blocks]  # not totals - train: a flat test half must sum to 0 exactly
+            r_is, r_oos = finish(train, rows), finish(test, rows)
+            r_is = np.where(np.isnan(r_is), -np.inf, r_is)
+            best = np.argmax(r_is, axis=1)
+            idx = np.arange(len(best))
+            is_best[lo : lo + chunk] = r_is[idx, best]
+            oos_best[lo : lo + chunk] = r_oos[idx, best]
+            ranks[lo : lo + chunk] = _ranks_of_chosen(r_oos, best)
+    else:
+        cube = m.reshape(n_splits, block, n)
+        for c, train_blocks in enumerate(combos):
+            test_blocks = np.setdiff1d(np.arange(n_splits), train_blocks)
+            r_is = np.asarray(objective(cube[train_blocks].reshape(rows, n)), dtype="float64")
+            r_oos = np.asarray(objective(cube[test_blocks].reshape(rows, n)), dtype="float64")
+            if r_is.shape != (n,) or r_oos.shape != (n,):
+                raise RobustnessError(f"the objective must return one score per strategy ({n}), got {r_is.shape}")
+            r_is = np.where(np.isnan(r_is), -np.inf, r_is)
+            best = int(np.argmax(r_is))
+            is_best[c], oos_best[c] = r_is[best], r_oos[best]
+            ranks[c] = _ranks_of_chosen(r_oos[None, :], np.array([best]))[0]
+    omega = ranks / (n + 1)
+    logits = np.log(omega / (1.0 - omega))
+    return PBOResult(
+        pbo=float(np.mean(logits <= 0)),
+        logits=logits,
+        n_combinations=n_comb,
+        n_splits=n_splits,
+        n_periods=block * n_splits,
+        n_strategies=n,
+        dropped_rows=dropped + skip,
+        is_best=is_best,
+        oos_best=oos_best,
+        duplicates=duplicates,
+    )

@@ -1,0 +1,313 @@
+"""How likely a sweep's best run is a fluke: probabilistic and deflated Sharpe ratios, and PBO by CSCV.
+
+* **PSR** (Bailey & López de Prado, 2012, "The Sharpe Ratio Efficient Frontier"): the probability that
+  the true Sharpe ratio exceeds a benchmark, given the observed Sharpe ratio, the track length and the
+  skewness and kurtosis of the returns.
+* **DSR** (Bailey & López de Prado, 2014, "The Deflated Sharpe Ratio"): the PSR against the Sharpe ratio
+  the best of ``N`` skill-less trials would show by luck alone (the False Strategy theorem).
+* **PBO** (Bailey, Borwein, López de Prado & Zhu, 2015, "The Probability of Backtest Overfitting"):
+  combinatorially symmetric cross-validation over a time × strategies matrix of returns; the share of
+  train/test splits in which the in-sample winner ranks in the bottom half out of sample.
+
+Every Sharpe ratio here is **per period** (per calendar day for riskon's returns, 365 a year), never
+annualised: the formulas count observations, so an annualised ratio with a daily count would be wrong.
+Annualised = per day × sqrt(365), as in ``riskon.metrics``. The stored ``sharpe`` metric is
+``mean / std(ddof=1) * sqrt(365)`` of the stored daily returns (risk-free rate 0), so the per-day
+ratio used here is that metric divided by sqrt(365).
+
+The standard normal comes from ``statistics.NormalDist`` (no SciPy dependency).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+
+from riskon.analysis.overfitting import RETURN_OBJECTIVES, PBOResult, RobustnessError, pbo, sharpe
+from riskon.metrics import PERIODS
+from riskon.sweeps.store import rank_runs, short_name
+
+#: The Euler–Mascheroni constant of the False Strategy theorem.
+EULER_GAMMA = 0.5772156649015329
+_NORMAL = NormalDist()
+
+
+# -- moments and the probabilistic / deflated Sharpe ratio --------------------------------------------
+def _clean(returns) -> np.ndarray:
+    r = np.asarray(returns, dtype="float64").ravel()
+    if r.size < 2:
+        raise RobustnessError(f"need at least 2 returns, got {r.size}")
+    if not np.isfinite(r).all():
+        raise RobustnessError("returns contain NaN or infinite values")
+    return r
+
+
+def moments(returns) -> tuple[float, float, float, int]:
+    """Per-period Sharpe ratio, skewness, non-excess kurtosis and count of a return series.
+
+    Sharpe = mean / std with ``ddof=1`` — the same estimator as riskon's reported Sharpe (divided by
+    sqrt(365)), so PSR speaks about the number the tables print. Skewness ``m3 / m2^1.5`` and kurtosis
+    ``m4 / m2^2`` use the population (plug-in) central moments ``m_k = mean((r - mean)^k)``, as in the
+    papers' own code; with hundreds or thousands of daily returns the small-sample corrections change
+    them by O(1/n). A series without variation (all zeros, or constant) has an undefined Sharpe ratio:
+    all three are NaN.
+    """
+    r = _clean(returns)
+    n = r.size
+    dev = r - r.mean()
+    m2 = float(np.mean(dev**2))
+    if m2 <= 1e-12 * float(np.mean(r * r)):  # constant within rounding (as ``sharpe`` below)
+        return math.nan, math.nan, math.nan, n
+    sd = math.sqrt(m2 * n / (n - 1))
+    sr = float(r.mean()) / sd
+    skew = float(np.mean(dev**3)) / m2**1.5
+    kurt = float(np.mean(dev**4)) / m2**2
+    return sr, skew, kurt, n
+
+
+def psr_from_moments(sr: float, n: int, skew: float, kurtosis: float, sr_benchmark: float = 0.0) -> float:
+    """PSR(SR*) = Φ((SR − SR*) · sqrt(n − 1) / sqrt(1 − γ3·SR + (γ4 − 1)/4 · SR²)), all per period.
+
+    ``kurtosis`` is non-excess (3 for the normal distribution). NaN when the Sharpe ratio is undefined.
+    """
+    if any(isinstance(v, float) and math.isnan(v) for v in (sr, skew, kurtosis, sr_benchmark)):
+        return math.nan
+    if n < 2:
+        raise RobustnessError(f"need at least 2 returns, got {n}")
+    var = 1.0 - skew * sr + (kurtosis - 1.0) / 4.0 * sr * sr
+    if var <= 0.0:  # only for degenerate two-point distributions (γ4 >= γ3² + 1 makes it >= 0)
+        return math.nan
+    return _NORMAL.cdf((sr - sr_benchmark) * math.sqrt(n - 1) / math.sqrt(var))
+
+
+def probabilistic_sharpe(returns, sr_benchmark: float = 0.0) -> float:
+    """The probability that the true per-period Sharpe ratio of ``returns`` exceeds ``sr_benchmark``.
+
+    Bailey & López de Prado (2012). ``returns`` are per-period (riskon: per calendar day) simple returns
+    in excess of the risk-free rate (riskon reports against 0); ``sr_benchmark`` is **per period** too
+    (an annual 1.0 is 1 / sqrt(365) per day). The Sharpe ratio is ``mean / std(ddof=1)`` (riskon's own,
+    not annualised) and skewness and non-excess kurtosis are population moments — see ``moments``.
+    """
+    sr, skew, kurt, n = moments(returns)
+    return psr_from_moments(sr, n, skew, kurt, sr_benchmark)
+
+
+def expected_max_sharpe(n_trials: int, sr_variance: float) -> float:
+    """E[max SR] of ``n_trials`` skill-less trials whose Sharpe ratios have variance ``sr_variance``.
+
+    The False Strategy theorem (Bailey & López de Prado, 2014):
+    sqrt(V) · ((1 − γ) Φ⁻¹(1 − 1/N) + γ Φ⁻¹(1 − 1/(N·e))), γ the Euler–Mascheroni constant. Units follow
+    ``sr_variance`` (per-period Sharpe ratios give a per-period answer). One trial involves no selection:
+    0 (the formula itself diverges at N = 1).
+    """
+    if n_trials < 1:
+        raise RobustnessError(f"n_trials must be >= 1, got {n_trials}")
+    if not sr_variance >= 0.0:  # also refuses NaN
+        raise RobustnessError(f"sr_variance must be a number >= 0, got {sr_variance}")
+    if n_trials == 1:
+        return 0.0
+    z1 = _NORMAL.inv_cdf(1.0 - 1.0 / n_trials)
+    z2 = _NORMAL.inv_cdf(1.0 - 1.0 / (n_trials * math.e))
+    return math.sqrt(sr_variance) * ((1.0 - EULER_GAMMA) * z1 + EULER_GAMMA * z2)
+
+
+def deflated_sharpe(returns, n_trials: int, sr_variance: float) -> float:
+    """DSR = PSR(SR*) with SR* = ``expected_max_sharpe(n_trials, sr_variance)``.
+
+    Bailey & López de Prado (2014): the probability that the selected run's true Sharpe ratio beats the
+    best that ``n_trials`` skill-less trials would show. ``sr_variance`` is the variance of the trials'
+    **per-period** Sharpe ratios.
+    """
+    return probabilistic_sharpe(returns, expected_max_sharpe(n_trials, sr_variance))
+
+
+# -- one stored sweep ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SweepRobustness:
+    """PSR, DSR and PBO for one stored sweep; Sharpe ratios per calendar day unless named ``_annual``."""
+
+    sweep_id: str
+    name: str
+    objective: str
+    direction: str
+    n_ok: int
+    best_run_id: str
+    best_params: dict
+    n_obs: int
+    sharpe_day: float
+    skew: float
+    kurtosis: float
+    n_trials: int
+    sr_variance: float
+    sr_star: float
+    psr: float
+    dsr: float
+    cscv: PBOResult | None
+    pbo_objective: str
+    pbo_note: str
+    start: pd.Timestamp  # first and last day CSCV used (the common date range of the sweep's runs)
+    end: pd.Timestamp
+    per_run: pd.DataFrame = field(repr=False)
+
+    @property
+    def sharpe_annual(self) -> float:
+        """The best run's Sharpe ratio annualised (× sqrt(365)), as the tables print it."""
+        return self.sharpe_day * math.sqrt(PERIODS)
+
+    @property
+    def pbo(self) -> float:
+        """The probability of backtest overfitting (NaN when CSCV could not run; see ``pbo_note``)."""
+        return self.cscv.pbo if self.cscv is not None else math.nan
+
+    def as_dict(self) -> dict:
+        """The headline numbers as a plain dict (for JSON and reports)."""
+        return {
+            "sweep_id": self.sweep_id, "name": self.name, "objective": self.objective,
+            "best_run_id": self.best_run_id, "n_ok": self.n_ok, "n_obs": self.n_obs,
+            "sharpe_day": self.sharpe_day, "sharpe_annual": self.sharpe_annual, "skew": self.skew,
+            "kurtosis": self.kurtosis, "n_trials": self.n_trials, "sr_variance": self.sr_variance,
+            "sr_star": self.sr_star, "psr": self.psr, "dsr": self.dsr, "pbo": self.pbo,
+            "pbo_objective": self.pbo_objective,
+            "n_combinations": self.cscv.n_combinations if self.cscv else 0,
+            "pbo_periods": self.cscv.n_periods if self.cscv else 0,
+        }  # fmt: skip
+
+
+def returns_matrix(runs: pd.DataFrame) -> pd.DataFrame:
+    """Stored runs' daily returns as one calendar-day DataFrame (columns = run ids), NaN where a run has none.
+
+    ``runs`` has ``run_id``, ``returns_start`` and ``returns`` (``Store.runs(..., with_returns=True)``).
+    Each run's returns are placed on its own dates (``returns_start`` + one calendar day per value), so
+    runs that start or end at different dates line up by date, not by position.
+    """
+    starts = pd.to_datetime(runs["returns_start"]).dt.normalize()
+    lengths = np.array([len(r) for r in runs["returns"]])
+    first = starts.min()
+    offsets = ((starts - first).dt.days).to_numpy()
+    total = int((offsets + lengths).max())
+    out = np.full((total, len(runs)), np.nan)
+    for j, (off, vals) in enumerate(zip(offsets, runs["returns"], strict=True)):
+        out[off : off + len(vals), j] = np.asarray(vals, dtype="float64")
+    return pd.DataFrame(out, index=pd.date_range(first, periods=total, freq="D"), columns=list(runs["run_id"]))
+
+
+def _sweep_and_trials(store, sweep_id: str) -> tuple[str, dict, str, dict[str, float]]:
+    """The sweep's name, spec and strategy key, and run id -> per-day Sharpe of every ok run of that strategy
+    across sweeps (the runs ``Store.count_trials`` counts), read in one connection."""
+    with store.connect(read_only=True) as con:
+        row = con.execute("SELECT name, spec, strategy_key FROM sweeps WHERE sweep_id = ?", [sweep_id]).fetchone()
+        if row is None:
+            raise RobustnessError(f"no sweep {sweep_id!r} in {store.path}")
+        rows = con.execute(
+            "SELECT r.run_id, r.sharpe FROM runs r JOIN sweeps s USING (sweep_id) "
+            "WHERE s.strategy_key = ? AND r.status = 'ok'",
+            [row[2]],
+        ).fetchall()
+    return row[0], json.loads(row[1]), row[2], {rid: _per_day(sr) for rid, sr in rows}
+
+
+def _per_day(annual_sharpe) -> float:
+    return math.nan if annual_sharpe is None else float(annual_sharpe) / math.sqrt(PERIODS)
+
+
+def sweep_robustness(store, sweep_id: str, n_splits: int = 16) -> SweepRobustness:
+    """PSR(0) and DSR of a stored sweep's best run, and PBO over the sweep's stored daily returns.
+
+    * Best run: the best ok run by the sweep's own objective and direction (ties: the smallest run id).
+    * Trials: every ok run of the same strategy (``strategy_key``: index, targets, entry rules) in the
+      store, across sweeps (``Store.count_trials``); each run once, however many sweeps share it. Should
+      some of this sweep's own runs have been stored first under another strategy key, they are added.
+    * Sharpe variance: sample variance (ddof=1) of those trials' per-day Sharpe ratios (stored annualised
+      Sharpe / sqrt(365)); runs whose Sharpe is undefined (returns that never vary) count as trials but
+      do not enter the variance.
+    * PSR(0) and DSR on the best run's stored returns; PBO by ``pbo`` over the sweep's ok runs, aligned
+      on dates (the common date range of all runs), scored by the sweep's objective when it is a
+      function of daily returns (sharpe, sortino, cagr, total_return), else by Sharpe (``pbo_objective``).
+    """
+    name, spec, _key, trials = _sweep_and_trials(store, sweep_id)
+    objective, direction = spec.get("objective", "sharpe"), spec.get("direction", "maximize")
+    runs = store.runs(sweep_id, with_returns=True)
+    ok = runs[runs["status"] == "ok"] if len(runs) else runs
+    ok = ok[ok["returns"].map(lambda r: r is not None and len(r) > 1)] if len(ok) else ok
+    if len(ok) < 2:
+        raise RobustnessError(f"sweep {name!r} has {len(ok)} ok run(s) with stored returns; need at least 2")
+    ranked = rank_runs(ok.dropna(subset=[objective]), objective, direction)
+    if ranked.empty:
+        raise RobustnessError(f"no run of sweep {name!r} has a {objective} value")
+    best = ranked.iloc[0]
+    sr, skew, kurt, n_obs = moments(best["returns"])
+    # this sweep's runs may have been stored first by a sweep with another strategy key (e.g. when the rule
+    # itself is swept): they are trials all the same
+    trials.update({rid: _per_day(sr) for rid, sr in zip(ok["run_id"], ok["sharpe"], strict=True) if rid not in trials})
+    n_trials = len(trials)  # = Store.count_trials(key) unless runs were added just above
+    trial_sr = np.array(list(trials.values()), dtype="float64")
+    trial_sr = trial_sr[np.isfinite(trial_sr)]
+    var = float(np.var(trial_sr, ddof=1)) if trial_sr.size > 1 else math.nan
+    sr_star = expected_max_sharpe(n_trials, var) if not math.isnan(var) else math.nan
+    psr = psr_from_moments(sr, n_obs, skew, kurt, 0.0)
+    dsr = psr_from_moments(sr, n_obs, skew, kurt, sr_star)
+
+    per_run = []
+    for r in ok.itertuples():
+        s, g3, g4, k = moments(r.returns)
+        per_run.append({"run_id": r.run_id, "psr": psr_from_moments(s, k, g3, g4, 0.0),
+                        "dsr": psr_from_moments(s, k, g3, g4, sr_star)})  # fmt: skip
+
+    frame = returns_matrix(ok)
+    common = frame.dropna()
+    if objective in RETURN_OBJECTIVES and direction == "maximize":
+        pbo_objective, fn = objective, RETURN_OBJECTIVES[objective]
+    else:
+        pbo_objective, fn = "sharpe", sharpe
+    try:
+        cscv, note = pbo(common, n_splits=n_splits, objective=fn), ""
+    except RobustnessError as e:
+        cscv, note = None, str(e)
+    raw = json.loads(best["params"])
+    params = {short_name(k, list(raw)): v for k, v in raw.items()}  # the names the results table uses
+    used = cscv.n_periods if cscv is not None else len(common)  # CSCV drops the oldest T mod S days
+    start = common.index[len(common) - used] if used else pd.NaT
+    return SweepRobustness(
+        sweep_id=sweep_id, name=name, objective=objective, direction=direction, n_ok=len(ok),
+        best_run_id=str(best["run_id"]), best_params=params, n_obs=n_obs, sharpe_day=sr, skew=skew,
+        kurtosis=kurt, n_trials=n_trials, sr_variance=var, sr_star=sr_star, psr=psr, dsr=dsr, cscv=cscv,
+        pbo_objective=pbo_objective, pbo_note=note,
+        start=start, end=common.index[-1] if len(common) else pd.NaT,
+        per_run=pd.DataFrame(per_run, columns=["run_id", "psr", "dsr"]),
+    )  # fmt: skip
+
+
+def summary_lines(res: SweepRobustness) -> list[str]:
+    """The robustness block ``riskon results`` prints: trials, best Sharpe, PSR, DSR and PBO."""
+    params = ", ".join(f"{k}={v}" for k, v in res.best_params.items())
+    lines = [
+        f"robustness of {res.name}: best by {res.objective} is {res.best_run_id[:12]} ({params})",
+        f"  trials: {res.n_trials} runs of this strategy in the store ({res.n_ok} ok in this sweep); "
+        f"variance of their daily Sharpe {res.sr_variance:.3g}",
+        f"  best Sharpe: {res.sharpe_annual:.2f} annualised = {res.sharpe_day:.4f} per day over {res.n_obs} days "
+        f"(skew {res.skew:.2f}, kurtosis {res.kurtosis:.1f})",
+        f"  PSR(0) = {_pct(res.psr)}   DSR = {_pct(res.dsr)} "
+        f"(expected best of {res.n_trials} luck-only trials: {res.sr_star * math.sqrt(PERIODS):.2f} annualised)",
+    ]
+    if res.cscv is not None:
+        c = res.cscv
+        lines.append(
+            f"  PBO = {_pct(c.pbo)} over {c.n_combinations} CSCV combinations ({c.n_splits} blocks of "
+            f"{c.n_periods // c.n_splits} days, {res.start:%Y-%m-%d}..{res.end:%Y-%m-%d}, "
+            f"{c.n_strategies} distinct runs"
+            + (f" after {c.duplicates} with identical returns" if c.duplicates else "")
+            + f", by {res.pbo_objective}); the in-sample best scores below 0 out of sample "
+            f"in {_pct(c.prob_oos_loss)}"
+        )
+    else:
+        lines.append(f"  PBO: not computed: {res.pbo_note}")
+    return lines
+
+
+def _pct(x: float) -> str:
+    return "-" if x is None or math.isnan(x) else f"{x:.1%}"

@@ -1,0 +1,130 @@
+"""``riskon data``: fetch, import, list and show cached series."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from feeds.cache import Cache
+from feeds.deadline import DEFAULT_DEADLINE
+from feeds.loader import csv_files, fetch, import_file
+from riskon.cli.console import console
+
+app = typer.Typer(help="Fill, inspect and list the local price cache.", no_args_is_help=True)
+out = console(width=200)
+err = console(stderr=True, width=200)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,  # a log or a pipe gets the result lines only, no blank line left behind
+    )
+
+
+def _print_warnings(warnings, quiet: bool = False) -> None:
+    for w in warnings:
+        err.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False, soft_wrap=True)
+
+
+@app.command("fetch")
+def fetch_cmd(
+    symbols: list[str] = typer.Argument(
+        ..., help="Yahoo symbols (^RUT, IWM, BTC-USD) or exchange pairs (binance:BTC/USDT)."
+    ),
+    start: str = typer.Option(None, help="First date (YYYY-MM-DD); default: all history, or the cached tail."),
+    end: str = typer.Option(None, help="End date (exclusive)."),
+    timeframe: str = typer.Option("1d", "--timeframe", "-t", help="Bar length: 1d, 4h, 1h, ..."),
+    deadline: float = typer.Option(DEFAULT_DEADLINE, help="Seconds before a fetch is cut off."),
+) -> None:
+    """Download series from Yahoo or an exchange into the cache (only the missing tail if cached)."""
+    cache = Cache()
+    with _progress() as prog:
+        task = prog.add_task("fetching", total=len(symbols))
+        for sym in symbols:
+            prog.update(task, description=escape(f"fetching {sym}"))
+            filled = fetch(sym, timeframe, start, end, cache=cache, deadline=deadline)
+            prog.advance(task)
+            _print_warnings(filled.warnings)
+            out.print(
+                escape(
+                    f"{sym}: +{filled.added} rows from {filled.origin}, {filled.meta['rows']} cached "
+                    f"({filled.meta['first'][:10]} .. {filled.meta['last'][:10]})"
+                ),
+                highlight=False,
+            )
+
+
+@app.command("import")
+def import_cmd(
+    paths: list[Path] = typer.Argument(..., help="CSV files or folders of CSV files."),
+    symbol: str = typer.Option(None, help="Symbol to store a single file under (overrides the file name)."),
+) -> None:
+    """Validate CSV files and store them in the cache; a bad file is refused and changes nothing."""
+    files = csv_files(paths)
+    if symbol and len(files) != 1:
+        raise typer.BadParameter("--symbol needs exactly one file")
+    cache = Cache()
+    with _progress() as prog:
+        task = prog.add_task("importing", total=len(files))
+        for f in files:
+            prog.update(task, description=escape(f"importing {f.name}"))
+            filled = import_file(f, symbol=symbol, cache=cache)
+            prog.advance(task)
+            _print_warnings(filled.warnings)
+            m = filled.meta
+            out.print(
+                escape(
+                    f"{m['symbol']} ({m['timeframe']}): {m['rows']} rows {m['first'][:10]} .. {m['last'][:10]} "
+                    f"from {f.name}"
+                ),
+                highlight=False,
+            )
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """List every cached series: symbol, source, timeframe, first, last, rows, fingerprint."""
+    cache = Cache()
+    df = cache.list()
+    if df.empty:
+        out.print(
+            escape(f"the cache {cache.root} is empty; run `riskon data import FOLDER` or `riskon data fetch SYMBOL`"),
+            highlight=False,
+        )
+        return
+    table = Table(title=escape(f"cache: {cache.root}"))
+    for col in ("symbol", "source", "timeframe", "first", "last", "rows", "fingerprint"):
+        table.add_column(col, justify="right" if col == "rows" else "left")
+    for r in df.itertuples():
+        cells = (r.symbol, r.source, r.timeframe, r.first[:10], r.last[:10], str(r.rows), r.fingerprint)
+        table.add_row(*map(escape, cells))
+    out.print(table)
+
+
+@app.command("show")
+def show_cmd(
+    symbol: str = typer.Argument(..., help="A cached symbol."),
+    timeframe: str = typer.Option("1d", "--timeframe", "-t"),
+    rows: int = typer.Option(5, help="Rows to show from each end."),
+) -> None:
+    """Show a cached series' metadata and its first and last rows."""
+    cache = Cache()
+    meta = cache.meta(symbol, timeframe)
+    frame = cache.read(symbol, timeframe)
+    for k in ("symbol", "source", "timeframe", "tz", "first", "last", "rows", "fingerprint", "fetched_at"):
+        out.print(escape(f"{k:>11}: {meta[k]}"), highlight=False)
+    local = frame.copy()
+    local.index = local.index.tz_convert(meta["tz"])
+    out.print(escape(local.head(rows).to_string()), highlight=False)
+    out.print("...")
+    out.print(escape(local.tail(rows).to_string()), highlight=False)

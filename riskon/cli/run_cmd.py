@@ -1,0 +1,47 @@
+"""``riskon run CONFIG.toml``: one backtest, printed and written under ``reports/<name>/``."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import typer
+
+from riskon import api
+from riskon.cli.console import console
+from riskon.cli.tables import SURVIVORSHIP, metrics_table, trades_table
+from riskon.config import target_text
+from riskon.pages.html import reports_dir
+
+
+def run_cmd(
+    config: Path = typer.Argument(..., help="A run config (TOML), e.g. runs/seed.toml."),
+    out: Path = typer.Option(None, help="Output folder; default reports/<name>/."),
+    no_report: bool = typer.Option(False, "--no-report", help="Skip the tear sheet and chart."),
+) -> None:
+    """Run one backtest: print metrics beside buy-and-hold and the trades; write tear sheet, chart, CSVs."""
+    cfg = api.read_config(config)
+    if no_report:
+        cfg = replace(cfg, report={"tearsheet": False, "chart": False})
+    out_c, err_c = console(width=160), console(stderr=True, width=160)
+    t0 = time.perf_counter()
+    result = api.run(cfg, announce=lambda m: err_c.print(m, highlight=False))
+    elapsed = time.perf_counter() - t0
+    bars, d = result.bars, cfg.data
+    out_c.print(
+        f"[bold]{cfg.name}[/]: {d['index']} {result.rule_text}"
+        f" -> {target_text(cfg)}, {bars.index[0]:%Y-%m-%d} .. {bars.index[-1]:%Y-%m-%d}"
+        f" ({len(bars)} bars, {elapsed:.2f} s)",
+        highlight=False,
+    )
+    out_c.print(metrics_table(result.metrics, "metrics (daily returns, 365 days a year)"))
+    out_c.print(trades_table(result.trades))
+    for line in result.backtest.log:
+        err_c.print(f"note: {line}", highlight=False, markup=False)
+    if cfg.target["mode"] != "single":
+        out_c.print(f"note: {SURVIVORSHIP}", highlight=False)
+    folder = out or reports_dir() / cfg.name
+    paths = result.write(folder)
+    for kind, p in paths.items():
+        out_c.print(f"{kind:>9}: {p}", highlight=False)

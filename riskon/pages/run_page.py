@@ -1,0 +1,83 @@
+"""One run's files and views: trades/equity/metrics CSVs, the tear sheet, the signal chart and its HTML fragment.
+
+The run itself is ``riskon.runner``'s; this module only turns its ``Result`` into
+what a user reads, so a page can change without touching a number.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from riskon.analysis.signal_state import Status
+from riskon.metrics import LABELS, METRICS, price_text
+from riskon.pages.charts import signal_chart, signal_figure
+from riskon.pages.html import esc, figure, refresh_index, table
+from riskon.pages.tearsheet import write_tearsheet
+from riskon.runner import Result
+
+
+def write_outputs(result: Result, out_dir: str | Path) -> dict[str, Path]:
+    """Write trades.csv, equity.csv, metrics.csv and (per config) the tear sheet and chart."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    trades = result.trades.copy()
+    paths["trades"] = out / "trades.csv"
+    trades.to_csv(paths["trades"], index=False, date_format="%Y-%m-%d %H:%M:%S%z")
+    eq = pd.DataFrame(
+        {
+            "equity": result.equity,
+            "returns": result.returns,
+            "cash": result.backtest.cash,
+            "buy_and_hold": result.benchmark,
+        }
+    )
+    eq.index = eq.index.tz_convert("UTC").tz_localize(None).rename("date")
+    paths["equity"] = out / "equity.csv"
+    eq.to_csv(paths["equity"])
+    paths["metrics"] = out / "metrics.csv"
+    result.metrics.to_csv(paths["metrics"], index_label="metric")
+    if result.config.report["tearsheet"]:
+        paths["tearsheet"] = write_tearsheet(result, out / "tearsheet.html")
+    if result.config.report["chart"]:
+        paths["chart"] = signal_chart(result, out / "signals.png")
+    refresh_index(out)  # reports/index.html lists this run's pages when they lie under the reports folder
+    return paths
+
+
+def result_html(result: Result, trades: int = 10) -> str:
+    """A run as an HTML fragment: metrics beside buy-and-hold, the first trades and the signal chart."""
+    cfg = result.config
+    m = result.metrics.rename(index=LABELS)
+    m.columns = [c.replace("_", " ") for c in m.columns]
+    fmts = {LABELS.get(k, k): v for k, v in METRICS.items()}
+    bars = result.bars
+    head = (
+        f"<h3>{esc(cfg.name)}: {esc(cfg.data['index'])} {esc(result.rule_text)} &rarr; "
+        f"{esc(', '.join(cfg.target['assets']))}</h3>"
+        f"<p>{esc(cfg.description)}</p>"
+        f"<p>{bars.index[0]:%Y-%m-%d} .. {bars.index[-1]:%Y-%m-%d}, {len(bars)} bars; "
+        "daily returns, 365 days a year</p>"
+    )
+    tr = result.trades
+    cols = ["asset", "signal_session", "entry_time", "entry_price", "exit_time", "exit_price", "exit_reason", "pnl"]
+    shown = tr[cols].head(trades).copy()
+    for c in ("signal_session", "entry_time", "exit_time"):
+        shown[c] = [("" if pd.isna(v) else f"{v:%Y-%m-%d}") for v in shown[c]]
+    for c in ("entry_price", "exit_price"):
+        shown[c] = [price_text(v) for v in shown[c]]
+    shown.loc[tr["open"].head(trades).to_numpy(), "exit_reason"] = "open"
+    more = f"<p>first {len(shown)} of {len(tr)} trades</p>" if len(tr) > trades else f"<p>{len(tr)} trades</p>"
+    trades_html = table(shown, {"pnl": "{:,.2f}"}, index=False)
+    fig = signal_figure(result)
+    fig.set_size_inches(11, 6)
+    chart = figure(fig, f"{cfg.name} signal chart")
+    return f"<div>{head}{table(m, fmts)}{more}{trades_html}{chart}</div>"
+
+
+def status_html(status: Status) -> str:
+    """The signal's state (``riskon status``) as a small HTML table, for notebooks."""
+    body = "".join(f"<tr><th>{esc(k)}</th><td style='text-align:left'>{esc(v)}</td></tr>" for k, v in status.rows())
+    return f"<div><b>{esc(status.config.name)}</b>: status<table>{body}</table></div>"

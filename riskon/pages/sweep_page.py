@@ -1,0 +1,415 @@
+"""The sweep report: which parameters hold up, read from the store (one re-run, for the null).
+
+One self-contained page per sweep (``reports/<sweep>/sweep.html``): the best runs; the
+distribution of every metric with the best run marked; for each pair of swept parameters a
+heatmap of the objective with the other parameters fixed at the best run's values, and one with
+them aggregated (median over the rest); the objective of the best run's grid neighbours (one step
+each way along each parameter, the rest fixed) and a slice through each parameter; where the
+best run falls in its random-entry null; the robustness block (probabilistic and deflated
+Sharpe ratio, probability of backtest overfitting) from ``riskon.analysis.robustness``; and, when the sweep's
+config has a ``[walkforward]`` table, the walk-forward (``riskon.walkforward``) computed from the
+stored runs: its windows, in- against out-of-sample summary and stitched out-of-sample equity.
+Metrics come from the stored runs; only the null re-runs the best run, for its trades, and the
+walk-forward trades its test windows (nothing is swept: a missing combination is reported).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from feeds.errors import DataError
+from riskon.analysis.comparison import one_line, rerun_stored, sweep_spec
+from riskon.analysis.walk_forward import SEMANTICS, stored_walkforward
+from riskon.config import ConfigError
+from riskon.metrics import LABELS, METRICS
+from riskon.pages.comparison_page import PERCENTILE_FORMAT
+from riskon.pages.html import esc, figure, new_figure, page, reports_dir, table, write_page
+from riskon.pages.robustness_page import robustness_section
+from riskon.pages.walkforward_page import SUMMARY_NOTE, equity_chart, setup_html, summary_html, windows_html
+from riskon.sweeps.store import DEFAULT_DB, Store, rank_runs, short_name
+
+#: Metrics drawn as histograms (fees are a by-product, not a score).
+DISTRIBUTED = [m for m in METRICS if m != "fees"]
+
+#: The walk-forward section of a sweep whose config has no ``[walkforward]`` table (one sentence).
+WALKFORWARD_HINT = (
+    "No walk-forward: add a [walkforward] table (mode, train_days, test_days) beside the [sweep] grid of the "
+    "config and run `riskon sweep CONFIG` again (stored runs are reused) to see it here."
+)
+
+
+@dataclass
+class SweepData:
+    """A stored sweep as the report needs it: its finished runs, objective and swept parameters."""
+
+    store: Store
+    info: dict
+    spec: dict
+    runs: pd.DataFrame
+    objective: str
+    direction: str
+    params: list[str]  # swept parameter columns of ``runs`` (short names), in the config's order
+    values: dict[str, list]  # each swept parameter's values, in grid order
+    best: pd.Series = field(repr=False, default=None)
+
+    @property
+    def name(self) -> str:
+        """The sweep's name."""
+        return str(self.info["name"])
+
+
+def load_sweep(store: Store, sweep: str | None) -> SweepData:
+    """Read a sweep's finished runs and its spec from the store; the best run by its objective first."""
+    try:
+        info = store.find_sweep(sweep)
+    except (KeyError, FileNotFoundError) as e:
+        raise ConfigError(str(e).strip("'\"")) from None
+    spec = sweep_spec(store, info["sweep_id"])
+    runs = store.runs(info["sweep_id"])
+    ok = runs[runs["status"] == "ok"].copy()
+    if ok.empty:
+        raise ConfigError(f"sweep {info['name']} has no finished runs to report")
+    objective, direction = spec.get("objective", "sharpe"), spec.get("direction", "maximize")
+    ok = rank_runs(ok, objective, direction).reset_index(drop=True)
+    paths = list(spec.get("values", {}))
+    names = [short_name(p, paths) for p in paths]
+    params = [n for n in names if n in ok.columns]
+    for col in params:  # a swept list (e.g. target.assets) is one categorical value: its JSON text
+        ok[col] = ok[col].map(lambda v: json.dumps(v) if isinstance(v, list | dict) else v)
+    values = {}
+    for path, col in zip(paths, names, strict=True):
+        if col in params:
+            given = [json.dumps(v) if isinstance(v, list | dict) else v for v in spec["values"][path]]
+            listed = [v for v in given if v in set(ok[col].dropna())]
+            extra = sorted(set(ok[col].dropna()) - set(listed), key=_order)
+            values[col] = _sorted_values(listed + extra)
+    return SweepData(store, info, spec, ok, objective, direction, params, values, ok.iloc[0])
+
+
+def _order(v):
+    return (0, float(v), "") if isinstance(v, int | float) and not isinstance(v, bool) else (1, 0.0, str(v))
+
+
+def _sorted_values(vals: list) -> list:
+    """Numbers ascending (so neighbours are one step apart); other values in the config's order."""
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in vals):
+        return sorted(vals)
+    return vals
+
+
+def varied(data: SweepData) -> list[str]:
+    """The swept parameters that actually take more than one value among the finished runs."""
+    return [p for p in data.params if len(data.values[p]) > 1]
+
+
+def _fmt_value(v) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+# -- best runs and distributions ------------------------------------------------------------------------
+def best_table(data: SweepData, top: int = 10) -> pd.DataFrame:
+    """The ``top`` runs by the objective: id, swept parameters and the main metrics."""
+    shown = [
+        data.objective,
+        *[m for m in ("cagr", "sharpe", "max_drawdown", "trades", "exposure") if m != data.objective],
+    ]
+    best = data.runs.head(top)
+    frame = pd.DataFrame({"rank": range(1, len(best) + 1), "run": [r[:12] for r in best["run_id"]]})
+    for p in data.params:
+        frame[p] = [_fmt_value(v) for v in best[p]]
+    for m in shown:
+        frame[LABELS[m]] = best[m].to_numpy()
+    return frame
+
+
+def distribution_figure(data: SweepData):
+    """A histogram of every metric over the sweep's runs, the best run marked."""
+    n = len(DISTRIBUTED)
+    cols = 4
+    rows = math.ceil(n / cols)
+    fig = new_figure(12, 2.4 * rows)
+    axes = fig.subplots(rows, cols).ravel()
+    for ax, m in zip(axes, DISTRIBUTED, strict=False):
+        vals = data.runs[m].replace([np.inf, -np.inf], np.nan).dropna()
+        if len(vals):
+            ax.hist(vals, bins=min(30, max(5, len(vals) // 2)), color="#8fb3d9", edgecolor="white")
+        b = data.best[m]
+        if b == b and np.isfinite(b):
+            ax.axvline(b, color="#d62728", lw=1.5)
+        ax.set_title(LABELS[m] + (" (objective)" if m == data.objective else ""), fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    fig.suptitle(f"{len(data.runs)} runs; red line: the best run by {data.objective}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# -- heatmaps -------------------------------------------------------------------------------------------
+def pairs(data: SweepData, x: str | None = None, y: str | None = None) -> list[tuple[str, str]]:
+    """The parameter pairs to draw: ``x``/``y`` when given (short or dotted names), else every pair of varied ones."""
+    names = varied(data)
+    dotted = {p: short_name(p, list(data.spec.get("values", {}))) for p in data.spec.get("values", {})}
+
+    def resolve(v: str, opt: str) -> str:
+        col = dotted.get(v, v)
+        if col not in data.params:
+            raise ConfigError(f"{opt} {v!r} is not a swept parameter of {data.name}; valid: {', '.join(data.params)}")
+        return col
+
+    if x or y:
+        if not (x and y):
+            raise ConfigError("give both --x and --y (two swept parameters)")
+        px, py = resolve(x, "--x"), resolve(y, "--y")
+        if px == py:
+            raise ConfigError("--x and --y must be two different parameters")
+        return [(px, py)]
+    return list(itertools.combinations(names, 2))
+
+
+def heat_grids(data: SweepData, x: str, y: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The objective over (y rows, x columns): other parameters fixed at the best run's values, and their median."""
+    others = [p for p in data.params if p not in (x, y)]
+    fixed = data.runs
+    for p in others:
+        fixed = fixed[fixed[p] == data.best[p]]
+    xs, ys = data.values[x], data.values[y]
+    grid_fixed = fixed.groupby([y, x])[data.objective].first().unstack(x).reindex(index=ys, columns=xs)
+    grid_median = data.runs.groupby([y, x])[data.objective].median().unstack(x).reindex(index=ys, columns=xs)
+    return grid_fixed.astype("float64"), grid_median.astype("float64")
+
+
+def heatmap_figure(data: SweepData, x: str, y: str):
+    """Two heatmaps of the objective over ``x`` and ``y``: the rest at the best run's values, and the median."""
+    fixed, median = heat_grids(data, x, y)
+    both = np.concatenate([fixed.to_numpy().ravel(), median.to_numpy().ravel()])
+    both = both[np.isfinite(both)]
+    lo, hi = (float(both.min()), float(both.max())) if len(both) else (0.0, 1.0)
+    cmap = "RdYlGn_r" if data.direction == "minimize" else "RdYlGn"
+    fig = new_figure(12, max(3.2, 0.45 * len(fixed) + 2.0))
+    axes = fig.subplots(1, 2)
+    others = [p for p in data.params if p not in (x, y)]
+    at_best = ", ".join(f"{p}={_fmt_value(data.best[p])}" for p in others) or "no other parameters"
+    titles = [f"rest at the best run ({at_best})", "median over the other parameters" if others else "all runs"]
+    for ax, grid, title in zip(axes, (fixed, median), titles, strict=True):
+        im = ax.imshow(grid.to_numpy(), cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1e-9, aspect="auto")
+        for (i, j), v in np.ndenumerate(grid.to_numpy()):
+            ax.text(j, i, "-" if not np.isfinite(v) else f"{v:.2f}", ha="center", va="center", fontsize=8)
+        ax.set_xticks(range(grid.shape[1]), [_fmt_value(v) for v in grid.columns], fontsize=8)
+        ax.set_yticks(range(grid.shape[0]), [_fmt_value(v) for v in grid.index], fontsize=8)
+        ax.set_xlabel(x)
+        ax.set_ylabel(y)
+        ax.set_title(title, fontsize=9)
+        bi, bj = list(grid.index).index(data.best[y]), list(grid.columns).index(data.best[x])
+        ax.add_patch(_box(bj, bi))
+        fig.colorbar(im, ax=ax, shrink=0.8).set_label(data.objective, fontsize=8)
+    fig.suptitle(f"{LABELS[data.objective]} over {x} and {y} (black box: the best run)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _box(j: float, i: float):
+    # matplotlib loads only when a chart is drawn
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", lw=2)
+
+
+def slice_figure(data: SweepData):
+    """The objective along each swept parameter, the others fixed at the best run's values."""
+    names = varied(data)
+    fig = new_figure(12, 3.0)
+    axes = np.atleast_1d(fig.subplots(1, max(len(names), 1)))
+    for ax, p in zip(axes, names, strict=False):
+        line = slice_of(data, p)
+        xs = range(len(line))
+        ax.plot(xs, line.to_numpy(), marker="o", color="#1f4e79")
+        k = list(line.index).index(data.best[p])
+        ax.scatter([k], [line.iloc[k]], color="#d62728", s=60, zorder=3)
+        ax.set_xticks(list(xs), [_fmt_value(v) for v in line.index], fontsize=8)
+        ax.set_xlabel(p)
+        ax.set_ylabel(data.objective, fontsize=8)
+        ax.grid(True, alpha=0.3)
+    fig.suptitle("Slices through the best run (red): one parameter moves, the rest stay", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def slice_of(data: SweepData, param: str) -> pd.Series:
+    """The objective at each value of ``param`` with every other swept parameter at the best run's value."""
+    rows = data.runs
+    for p in data.params:
+        if p != param:
+            rows = rows[rows[p] == data.best[p]]
+    got = rows.groupby(param)[data.objective].first()
+    return got.reindex(data.values[param]).astype("float64")
+
+
+def stability_table(data: SweepData) -> pd.DataFrame:
+    """The best run's neighbours: each swept parameter one grid step down and up, the rest fixed."""
+    out = []
+    best_obj = float(data.best[data.objective])
+    for p in varied(data):
+        line = slice_of(data, p)
+        vals = list(line.index)
+        k = vals.index(data.best[p])
+        for side, j in (("one step down", k - 1), ("one step up", k + 1)):
+            if 0 <= j < len(vals):
+                v = line.iloc[j]
+                out.append(
+                    {
+                        "parameter": p,
+                        "best value": _fmt_value(vals[k]),
+                        "neighbour": side,
+                        "value": _fmt_value(vals[j]),
+                        data.objective: v,
+                        "change": v - best_obj if v == v else np.nan,
+                    }
+                )
+    return pd.DataFrame(out, columns=["parameter", "best value", "neighbour", "value", data.objective, "change"])
+
+
+# -- null and robustness --------------------------------------------------------------------------------
+def null_section(data: SweepData, n: int, seed: int, cache=None) -> list[str]:
+    """Where the best run falls in its random-entry null: a histogram of the draws, the run marked, and the table."""
+    if n <= 0:
+        return ['<p class="note">Random-entry null not computed (--null 0).</p>']
+
+    row = data.store.run(data.best["run_id"])
+    try:
+        result = rerun_stored(data.store, row, cache=cache)
+    except (DataError, ConfigError, FileNotFoundError, KeyError, ValueError) as e:
+        return [
+            f'<p class="note">Null left out: the best run could not be re-run for its trades ({esc(one_line(e))}).</p>'
+        ]
+    if len(result.trades) == 0:
+        return ['<p class="note">Null left out: the best run made no trades.</p>']
+    # a backtest's stack (pandas, numba, backtrader) loads only when one runs
+    from riskon.analysis.random_null import null_summary, random_entry_null
+
+    draws = random_entry_null(result, n=n, seed=seed)
+    summary = null_summary(result, draws)
+    metric = data.objective if data.objective in draws.columns else "sharpe"
+    fig = new_figure(12, 3.6)
+    ax = fig.add_subplot()
+    vals = draws[metric].replace([np.inf, -np.inf], np.nan).dropna()
+    ax.hist(vals, bins=40, color="#bbbbbb", edgecolor="white", label=f"random entry ({len(draws)} draws)")
+    own = float(summary.at[metric, "strategy"]) if metric in summary.index else float(data.best[metric])
+    ax.axvline(own, color="#d62728", lw=2, label=f"best run: {own:.2f}")
+    ax.set_xlabel(LABELS.get(metric, metric))
+    ax.legend(fontsize=8)
+    ax.set_title(f"Best run {data.best['run_id'][:12]} against entries at random dates (same trades, same holds)")
+    fig.tight_layout()
+    cols = ["strategy", "null_p05", "null_median", "null_p95", "percentile"]
+    cells = pd.DataFrame(index=[LABELS.get(m, m) for m in summary.index], columns=cols, dtype=object)
+    for m, label in zip(summary.index, cells.index, strict=True):
+        for c in cols:
+            v = float(summary.at[m, c])
+            fmt = PERCENTILE_FORMAT if c == "percentile" else METRICS.get(m, "{:.3g}")
+            cells.at[label, c] = "" if v != v else fmt.format(v)
+    cells.columns = ["best run", "null 5 %", "null median", "null 95 %", "percentile in null"]
+    return [
+        figure(fig, "the best run's objective against its random-entry null"),
+        f'<div id="null">{table(cells)}</div>',
+        '<p class="note">The best of many runs was picked, so its place in a one-run null flatters it; the '
+        "deflated Sharpe ratio below accounts for the number of trials.</p>",
+    ]
+
+
+# -- walk-forward ---------------------------------------------------------------------------------------
+def walkforward_section(data: SweepData, cache=None) -> list[str]:
+    """The walk-forward of the sweep, computed from its stored runs; the hint when its config has none."""
+
+    try:
+        res = stored_walkforward(data.store, data.info["sweep_id"], cache=cache)
+    except (ConfigError, DataError, OSError, ValueError, RuntimeError) as e:
+        return [f'<p class="note" id="walkforward">Walk-forward not computed: {esc(one_line(e))}</p>']
+    if res is None:
+        return [f'<p class="note" id="walkforward">{esc(WALKFORWARD_HINT)}</p>']
+    return [
+        '<div id="walkforward">',
+        setup_html(res),
+        f'<p class="note">{esc(SEMANTICS.format(objective=res.spec.objective))}</p>',
+        "<h3>In-sample against out-of-sample</h3>",
+        f'<div id="walkforward-summary">{summary_html(res)}</div>',
+        f'<p class="note">{esc(SUMMARY_NOTE)}</p>',
+        "<h3>Out-of-sample equity</h3>",
+        equity_chart(res),
+        "<h3>Windows</h3>",
+        f'<div id="walkforward-windows">{windows_html(res)}</div>',
+        "</div>",
+    ]
+
+
+# -- the page -------------------------------------------------------------------------------------------
+def sweep_report(
+    sweep: str | None,
+    db: str | Path | None = None,
+    out: str | Path | None = None,
+    x: str | None = None,
+    y: str | None = None,
+    top: int = 10,
+    null_n: int = 500,
+    seed: int = 0,
+    cache=None,
+) -> Path:
+    """Write the sweep report page (default ``reports/<sweep>/sweep.html``) and return its path."""
+    store = Store(db if db is not None else DEFAULT_DB)
+    data = load_sweep(store, sweep)
+    chosen = pairs(data, x, y)
+    best = best_table(data, top)
+    formats = {LABELS[m]: METRICS[m] for m in METRICS}
+    sections = [
+        f'<p class="note">{len(data.runs)} finished runs of {esc(data.info["n_total"])} '
+        f"({esc(data.spec.get('method', '?'))} sweep, status {esc(data.info['status'])}); objective "
+        f"{esc(data.objective)} ({esc(data.direction)}); swept: "
+        + esc(
+            "; ".join(f"{p} in [{', '.join(_fmt_value(v) for v in data.values[p])}]" for p in data.params) or "nothing"
+        )
+        + "</p>",
+        f"<h2>Best {len(best)} runs by {esc(data.objective)}</h2>",
+        f'<div id="best">{table(best, formats, index=False)}</div>',
+        "<h2>Distribution of each metric</h2>",
+        figure(distribution_figure(data), "histogram of each metric over the sweep"),
+        "<h2>The objective over two parameters</h2>",
+    ]
+    if chosen:
+        for px, py in chosen:
+            sections.append(figure(heatmap_figure(data, px, py), f"heatmap of {data.objective} over {px} and {py}"))
+    else:
+        sections.append('<p class="note">Fewer than two parameters vary: no heatmap.</p>')
+    sections.append("<h2>Parameter stability around the best run</h2>")
+    if varied(data):
+        stab = stability_table(data)
+        sections += [
+            figure(slice_figure(data), "the objective along each parameter through the best run"),
+            f'<div id="stability">{table(stab, {data.objective: "{:.3f}", "change": "{:+.3f}"}, index=False)}</div>',
+            f'<p class="note">Neighbours: one grid step down and up along each parameter, the rest at the best '
+            f"run's values; a blank objective means that neighbour was not run. Median neighbour "
+            f"{esc(data.objective)}: {esc(_fmt_num(stab[data.objective].median()))} against the best run's "
+            f"{esc(_fmt_num(data.best[data.objective]))}.</p>",
+        ]
+    else:
+        sections.append('<p class="note">No parameter varies.</p>')
+    sections.append("<h2>The best run against a random entry</h2>")
+    sections += null_section(data, null_n, seed, cache=cache)
+    sections.append("<h2>Robustness: PSR, DSR, PBO</h2>")
+    sections += robustness_section(data.store, data.info["sweep_id"])
+    sections.append("<h2>Walk-forward</h2>")
+    sections += walkforward_section(data, cache=cache)
+    path = Path(out) if out is not None else reports_dir() / data.name / "sweep.html"
+    title = f"sweep {data.name}: best by {data.objective}"
+    return write_page(path, page(title, sections, subtitle=f"sweep id {data.info['sweep_id']}"))
+
+
+def _fmt_num(v, fmt: str = "{:.3f}") -> str:
+    return "-" if v is None or v != v else fmt.format(v)

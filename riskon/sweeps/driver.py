@@ -1,0 +1,446 @@
+"""Parameter sweeps: every combination run once, results committed in batches, resumable.
+
+The main process validates every combination and loads each needed series once.
+On the backtrader engine it ships the data to every worker once (a process-pool
+initializer, or one Dask ``scatter``); a task then carries only a dictionary of
+dotted-path overrides, from which the worker rebuilds the config, and aligned bars
+are cached per worker for each distinct data/rule setting. The fast engine takes
+the lean path of ``riskon.sweeps.chunks``: bars built once per setting in this
+process, chunks of hundreds of combinations per task, its pool started (and
+compiling) while the combinations are validated. A run id hashes the canonical
+parameters, the data fingerprints, the code version and the engine: rerunning a
+sweep skips every run already in the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+import tomllib
+import traceback
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from feeds.cache import Cache
+from feeds.loader import load
+from riskon.config import ConfigError, RunConfig
+from riskon.metrics import METRICS
+from riskon.sweeps.batch_writer import BatchWriter
+from riskon.sweeps.keys import bars_key, code_version, run_id, series_needed, stable_hash, strategy_key
+from riskon.sweeps.pools import pool_results, stop_pool
+from riskon.sweeps.spec import SweepSpec, apply, combinations, parse_sweep
+from riskon.sweeps.store import Store, StoreError
+
+#: Environment variable for crash tests: ``after_batch:K`` or ``in_batch:K`` kills the sweep with SIGKILL.
+FAULT_ENV = "RISKON_FAULT"
+
+
+# -- the worker side ----------------------------------------------------------------------
+_WORKER: dict = {}
+
+
+def _init_worker(base: dict, frames: dict, engine: str = "backtrader") -> None:
+    """Receive the base config, the data and the engine once per worker process."""
+    os.environ["NUMBA_NUM_THREADS"] = "1"
+    import feeds.btcompat  # noqa: F401  (patch backtrader before any use)
+
+    _WORKER.clear()
+    _WORKER.update(base=base, frames=frames, bars=OrderedDict(), engine=engine)
+
+
+def _init_pool_worker(base: dict, frames: dict, engine: str, parent: int) -> None:
+    """A local pool worker: ``_init_worker``, then exit if the sweep process dies (kill -9 leaves no orphans)."""
+    # the sweep machinery (DuckDB, pools) loads only for a sweep
+    from riskon.sweeps.pools import watch_parent
+
+    _init_worker(base, frames, engine)
+    watch_parent(parent)
+
+
+def _bars_for(cfg: RunConfig):
+    # a backtest's stack (pandas, numba, backtrader) loads only when one runs
+    from riskon.runner import _cut, build_bars
+
+    key = bars_key(cfg)
+    cache = _WORKER["bars"]
+    if key not in cache:
+        frames = _WORKER["frames"]
+        index = frames[(cfg.data["index"], "1d")]
+        raw = {
+            a: _cut(frames[(a, cfg.data["timeframe"])], cfg.data["start"], cfg.data["end"], a)
+            for a in cfg.target["assets"]
+        }
+        cache[key] = build_bars(cfg, index, raw)
+        if len(cache) > 16:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return cache[key]
+
+
+def evaluate(overrides: dict, rid: str, sweep_id: str) -> dict:
+    """Run one combination in this worker; failures become a row with status 'error'."""
+    # the API loads on first use (keeps `import riskon` light)
+    from riskon.config import parse
+    from riskon.runner import run_prepared
+
+    t0 = time.perf_counter()
+    engine = _WORKER.get("engine", "backtrader")
+    row = {
+        "run_id": rid,
+        "sweep_id": sweep_id,
+        "params": json.dumps(overrides, sort_keys=True),
+        "worker": f"{os.getpid()}",
+        "engine": engine,
+    }
+    try:
+        cfg = parse(apply(_WORKER["base"], overrides))
+        sessions, bars, assets = _bars_for(cfg)
+        res = run_prepared(cfg, sessions, bars, assets, {}, engine=engine)
+        m = res.metrics["strategy"]
+        row.update({k: float(m[k]) for k in METRICS})
+        row.update(
+            status="ok",
+            error=None,
+            returns_start=res.returns.index[0].tz_convert(None),
+            returns=res.returns.to_numpy(dtype="float64"),
+            bench=res.benchmark_returns.to_numpy(dtype="float64"),
+        )
+    except Exception as e:  # a failing combination is recorded, the sweep goes on
+        row.update(status="error", error=f"{type(e).__name__}: {e}".splitlines()[0][:500], returns=None, bench=None)
+        row["traceback"] = traceback.format_exc(limit=3)
+    row["seconds"] = time.perf_counter() - t0
+    row["finished"] = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    return row
+
+
+def _evaluate_dask(state, overrides: dict, rid: str, sweep_id: str) -> dict:
+    token, base, frames, engine = state
+    if _WORKER.get("token") != token:  # a new sweep's data: never reuse another sweep's config or bars
+        _init_worker(base, frames, engine)
+        _WORKER["token"] = token
+    return evaluate(overrides, rid, sweep_id)
+
+
+# -- the driver side ----------------------------------------------------------------------
+@dataclass
+class SweepResult:
+    """What a sweep call did, and the store's view of the sweep afterwards."""
+
+    sweep_id: str
+    name: str
+    total: int
+    already_done: int
+    ran: int
+    failed: int
+    skipped: int
+    seconds: float
+    executor: str
+    runs: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+
+
+def _fault() -> tuple[str, int] | None:
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return None
+    kind, _, k = spec.partition(":")
+    if kind not in ("after_batch", "in_batch") or not k.isdigit():
+        raise ConfigError(f"{FAULT_ENV}={spec!r}: use after_batch:K or in_batch:K")
+    return kind, int(k)
+
+
+def _evaluate_local(tasks, base, frames, workers: int, engine: str) -> Iterator[dict]:
+    if workers <= 1:
+        _init_worker(base, frames, engine)
+        for ov, rid, sid in tasks:
+            yield evaluate(ov, rid, sid)
+        return
+    init = (base, frames, engine, os.getpid())
+    ex = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_pool_worker, initargs=init)
+    yield from pool_results(ex, evaluate, tasks, workers)
+
+
+def _evaluate_dask_cluster(
+    tasks, base, frames, workers: int, scheduler: str, engine: str, chunks=None
+) -> Iterator[dict]:
+    # Dask loads only for a Dask sweep
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    os.environ["NUMBA_NUM_THREADS"] = "1"
+    cluster = None
+    if scheduler == "local":
+        cluster = LocalCluster(
+            n_workers=max(workers, 1), threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address=None, silence_logs=40,
+        )  # fmt: skip
+        client = Client(cluster)
+    else:
+        client = Client(scheduler, timeout=20)
+    try:
+        if chunks is not None:  # the fast engine: self-contained chunks, no shared state
+            # numba loads only for the fast engine
+            from riskon.sweeps.chunks import evaluate_dask
+
+            yield from evaluate_dask(chunks, client)
+            return
+        state = client.scatter((uuid.uuid4().hex, base, frames, engine), broadcast=True)
+        futures = [client.submit(_evaluate_dask, state, *t, pure=False, retries=3) for t in tasks]
+        for fut in as_completed(futures):
+            yield fut.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def run_sweep(
+    path: str | Path,
+    db: str | Path | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
+    cache: Cache | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    announce: Callable[[str], None] | None = None,
+    engine: str = "auto",
+) -> SweepResult:
+    """Run (or resume) the sweep of a config file; every finished batch is committed to the store.
+
+    ``engine``: ``"fast"`` (the vectorised simulator), ``"backtrader"``, or ``"auto"`` — fast
+    whenever every combination uses only features it supports, else backtrader (announced).
+    """
+    # the API loads on first use (keeps `import riskon` light)
+    import riskon.config as config_mod
+
+    path = Path(path)
+    cfg0 = config_mod.load(path)
+    text = cfg0.text
+    raw = tomllib.loads(text)
+    spec = parse_sweep(raw, str(path))
+    base = {k: v for k, v in raw.items() if k != "sweep"}
+    t0 = time.perf_counter()
+    if spec.method == "optuna":
+        return _run_optuna(path, cfg0, raw, base, spec, db, workers, cache, progress, announce, t0, engine)
+    pool = None
+    if engine != "backtrader" and scheduler is None and workers > 1:
+        # numba loads only for the fast engine
+        from riskon.sweeps.chunks import start_pool
+
+        pool = start_pool(workers)  # the fast engine's workers compile while the combinations are validated
+    try:
+        return _run_grid(path, cfg0, text, raw, base, spec, db, workers, scheduler, cache, progress, announce, t0,
+                         engine, pool)  # fmt: skip
+    finally:
+        if pool is not None:
+            stop_pool(pool)
+
+
+def _run_grid(
+    path, cfg0, text, raw, base, spec, db, workers, scheduler, cache, progress, announce, t0, engine, pool
+) -> SweepResult:
+    combos, skipped = combinations(raw, spec, str(path))
+    engine = choose_engine(engine, [c for _, c in combos], announce)
+    if pool is not None and engine != "fast":
+        stop_pool(pool)
+    frames = {(s, tf): load(s, tf, cache=cache, announce=announce) for s, tf in series_needed([c for _, c in combos])}
+    fps = {f"{s}@{tf}": f.attrs["fingerprint"] for (s, tf), f in frames.items()}
+    ident = {"name": cfg0.name, "config": base, "spec": spec.__dict__, "data": fps, "engine": engine}
+    sweep_id = stable_hash({**ident, "code": code_version()})[:12]
+    unique: dict[str, tuple] = {}  # the same run twice in one grid (e.g. a swept description) runs once
+    for overrides, cfg in combos:
+        unique.setdefault(run_id(cfg, {k: fps[k] for k in _fps_of(cfg, fps)}, engine), (overrides, cfg))
+    store = Store(db)
+    store.put_sweep(
+        {"sweep_id": sweep_id, "name": cfg0.name, "config_text": text, "spec": json.dumps(spec.__dict__, default=str),
+         "fingerprints": fps, "code_version": code_version(), "status": "running", "n_total": len(unique),
+         "strategy_key": strategy_key(cfg0)}
+    )  # fmt: skip
+    done = store.done_ids(sweep_id) | store.link_existing(sweep_id, list(unique))
+    tasks = [(ov, rid, sweep_id) for rid, (ov, _) in unique.items() if rid not in done]
+    already = len(unique) - len(tasks)
+    if announce:
+        announce(
+            f"sweep {cfg0.name} ({sweep_id}): {len(unique)} combinations"
+            + (f", {skipped} skipped by rule constraints" if skipped else "")
+            + (f", {already} already stored; running {len(tasks)}" if already else "")
+        )
+    executor = f"dask ({scheduler})" if scheduler else ("serial" if workers <= 1 else f"{workers} local processes")
+    executor += f", {engine} engine"
+    ran = failed = 0
+    batch: list[dict] = []
+    fault = _fault()
+    if engine == "fast":  # chunks of combinations, data prepared once here (riskon.sweeps.chunks)
+        # the sweep machinery (DuckDB, pools) loads only for a sweep
+        from riskon.sweeps import chunks as fastsweep
+
+        todo = [(ov, unique[rid][1], rid) for ov, rid, _ in tasks]
+        chunks = fastsweep.plan(todo, frames, sweep_id, fastsweep.chunk_size(len(todo), workers))
+        stream = (
+            _evaluate_dask_cluster([], base, frames, workers, scheduler, engine, chunks=chunks)
+            if scheduler
+            else fastsweep.evaluate_local(chunks, workers, pool)
+        )
+    else:
+        stream = (
+            _evaluate_dask_cluster(tasks, base, frames, workers, scheduler, engine)
+            if scheduler
+            else _evaluate_local(tasks, base, frames, workers, engine)
+        )
+    committed = [0]  # batches committed so far (the fault injection counts them)
+
+    def commit(rows: list[dict]) -> None:
+        committed[0] = _commit(store, rows, committed[0], fault)
+
+    writer = BatchWriter(commit)  # commits in a thread of its own: the workers keep getting chunks meanwhile
+    try:
+        for row in stream:
+            row.pop("traceback", None)
+            batch.append(row)
+            ran += 1
+            failed += row["status"] != "ok"
+            if progress:
+                progress(already + ran, len(combos))
+            if len(batch) >= spec.batch_size:
+                writer.put(batch)
+                batch = []
+        writer.put(batch)
+        batch = []
+        writer.close()
+        store.set_status(sweep_id, "done")
+    except BaseException as e:  # Ctrl-C, a dead worker pool, a lost scheduler: keep what finished
+        with contextlib.suppress(BaseException):  # the error in hand is the one to report
+            writer.close(interruptible=False)  # the batches already handed over are committed first, in order
+        try:
+            if writer.error is None:  # after a failed commit nothing later is written: the order must hold
+                _commit(store, batch, committed[0], None)
+        finally:
+            with contextlib.suppress(StoreError):
+                store.set_status(sweep_id, "interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
+        raise
+    return SweepResult(sweep_id, cfg0.name, len(unique), already, ran, failed, skipped, time.perf_counter() - t0,
+                       executor, store.runs(sweep_id))  # fmt: skip
+
+
+def choose_engine(engine: str, configs: list[RunConfig], announce: Callable[[str], None] | None) -> str:
+    """Resolve ``auto``; refuse ``fast`` for a feature only backtrader simulates."""
+    # a backtest's stack (pandas, numba, backtrader) loads only when one runs
+    from riskon.runner import strategy_params
+    from strategies.fastsim import is_supported
+
+    if engine not in ("auto", "fast", "backtrader"):
+        raise ConfigError(f"unknown engine {engine!r}; valid: auto, fast, backtrader")
+    if engine == "backtrader":
+        return engine
+    for cfg in configs:
+        ok, why = is_supported(strategy_params(cfg))
+        if not ok:
+            if engine == "fast":
+                raise ConfigError(f"--engine fast cannot run this sweep: {why}; use --engine backtrader")
+            if announce:
+                announce(f"engine: backtrader ({why})")
+            return "backtrader"
+    return "fast"
+
+
+def _fps_of(cfg: RunConfig, fps: dict[str, str]) -> list[str]:
+    keys = [f"{cfg.data['index']}@1d"] + [f"{a}@{cfg.data['timeframe']}" for a in cfg.target["assets"]]
+    return [k for k in keys if k in fps]
+
+
+def _commit(store: Store, batch: list[dict], batches: int, fault) -> int:
+    if not batch:
+        return batches
+    kill_in = fault is not None and fault[0] == "in_batch" and fault[1] == batches + 1
+    store.write_batch(batch, fault="in_batch" if kill_in else None)
+    batches += 1
+    if fault is not None and fault[0] == "after_batch" and fault[1] == batches:
+        os.kill(os.getpid(), 9)
+    return batches
+
+
+def _run_optuna(
+    path, cfg0, raw, base, spec: SweepSpec, db, workers, cache, progress, announce, t0, engine
+) -> SweepResult:
+    """Optuna's TPE sampler, one trial at a time (reproducible with a seed and one worker)."""
+    # Optuna loads only for an Optuna sweep
+    import optuna
+
+    # the API loads on first use (keeps `import riskon` light)
+    from riskon.config import parse
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    first = parse(apply(base, {p: v[0] for p, v in spec.values.items()}), str(path))
+    frames = {(s, tf): load(s, tf, cache=cache, announce=announce) for s, tf in series_needed([first])}
+    fps = {f"{s}@{tf}": f.attrs["fingerprint"] for (s, tf), f in frames.items()}
+    sweep_id = stable_hash(
+        {"name": cfg0.name, "config": base, "spec": spec.__dict__, "data": fps, "code": code_version()}
+    )[:12]
+    store = Store(db)
+    store.put_sweep(
+        {"sweep_id": sweep_id, "name": cfg0.name, "config_text": cfg0.text,
+         "spec": json.dumps(spec.__dict__, default=str), "fingerprints": fps, "code_version": code_version(),
+         "status": "running", "n_total": spec.n, "strategy_key": strategy_key(cfg0)}
+    )  # fmt: skip
+    stored = store.runs(sweep_id) if store.path.exists() else pd.DataFrame()
+    known = {r["run_id"]: r for r in stored.to_dict("records")} if len(stored) else {}
+    engine = choose_engine(engine, [first], announce)
+    _init_worker(base, frames, engine)
+    sampler = optuna.samplers.TPESampler(seed=spec.seed)
+    study = optuna.create_study(direction=spec.direction, sampler=sampler)
+    ran = failed = 0
+    batch: list[dict] = []
+    try:
+        for trial_no in range(spec.n):
+            trial = study.ask()
+            overrides = {}
+            for p, vals in spec.values.items():
+                rng = spec.ranges[p]
+                if rng is not None and all(isinstance(x, int) for x in rng):
+                    overrides[p] = trial.suggest_int(p, rng[0], rng[1], step=rng[2])
+                elif rng is not None:
+                    overrides[p] = trial.suggest_float(p, rng[0], vals[-1], step=rng[2])
+                    overrides[p] = round(overrides[p], 10)
+                else:
+                    overrides[p] = trial.suggest_categorical(p, vals)
+            try:
+                cfg = parse(apply(base, overrides), str(path))
+            except ConfigError:
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                continue
+            rid = run_id(cfg, {k: fps[k] for k in _fps_of(cfg, fps)}, engine)
+            if rid in known:
+                value = known[rid].get(spec.objective)
+            else:
+                row = evaluate(overrides, rid, sweep_id)
+                row.pop("traceback", None)
+                batch.append(row)
+                known[rid] = row
+                ran += 1
+                failed += row["status"] != "ok"
+                value = row.get(spec.objective)
+            if value is None or not np.isfinite(value):
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(trial, float(value))
+            if progress:
+                progress(trial_no + 1, spec.n)
+            if len(batch) >= spec.batch_size:
+                store.write_batch(batch)
+                batch = []
+    except BaseException as e:  # keep what finished, mark the sweep
+        store.write_batch(batch)
+        store.set_status(sweep_id, "interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
+        raise
+    store.write_batch(batch)
+    store.set_status(sweep_id, "done")
+    return SweepResult(sweep_id, cfg0.name, spec.n, spec.n - ran, ran, failed, 0, time.perf_counter() - t0,
+                       f"optuna (serial), {engine} engine", store.runs(sweep_id))  # fmt: skip

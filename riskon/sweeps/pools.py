@@ -1,0 +1,58 @@
+"""Local process pools for sweeps: workers that end with their sweep (a killed driver, kill -9, must leave
+no orphan processes), a bounded number of tasks in flight, and a stop that never waits on a worker.
+
+A light module on purpose (standard library only): fast-engine workers import it at start-up, before they compile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+
+def watch_parent(parent: int) -> None:
+    """Exit this process as soon as ``parent`` is no longer its parent (the driver died)."""
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="riskon-parent-watch", daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    # A pool worker blocks forever on its task queue once the driver is killed (it holds both pipe ends)
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def pool_results(
+    ex: ProcessPoolExecutor, fn: Callable, tasks: Iterable[tuple], workers: int, flatten: bool = False
+) -> Iterator[dict]:
+    """Results of ``fn(*task)`` for every task on a pool, a bounded number in flight; the pool is shut down after."""
+    try:
+        pending = set()
+        for task in tasks:  # keep a bounded number of tasks in flight so Ctrl-C stops quickly
+            pending.add(ex.submit(fn, *task))
+            if len(pending) >= workers * 4:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in done:
+                    yield from f.result() if flatten else (f.result(),)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                yield from f.result() if flatten else (f.result(),)
+    finally:
+        stop_pool(ex)
+
+
+def stop_pool(ex: ProcessPoolExecutor) -> None:
+    """End a pool whose results are consumed (or abandoned): its workers are idle or still starting.
+
+    Terminating first keeps a worker that is still starting from failing noisily on a lock the driver
+    has already released, and keeps a sweep with nothing left to run from waiting for compilations.
+    """
+    for proc in list((getattr(ex, "_processes", None) or {}).values()):
+        with contextlib.suppress(Exception):
+            proc.terminate()
+    ex.shutdown(wait=False, cancel_futures=True)
