@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from strategies.errors import RuleError
+
 
 def did_you_mean(name: str, valid: list[str]) -> str:
     """A ``did you mean 'x'?`` hint for a misspelt name, or an empty string."""
@@ -38,22 +40,22 @@ class Param:
         if value is None:
             if self.nullable:
                 return None
-            raise ValueError(f"{name} must be set ({self.describe()})")
+            raise RuleError(f"{name} must be set ({self.describe()})")
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, self.kind) or (self.kind is not bool and isinstance(value, bool)):
-            raise ValueError(f"{name} must be {self.kind.__name__}, got {type(value).__name__} {value!r}")
+            raise RuleError(f"{name} must be {self.kind.__name__}, got {type(value).__name__} {value!r}")
         if isinstance(value, float) and math.isnan(value):
-            raise ValueError(f"{name} must be a number, got nan")
+            raise RuleError(f"{name} must be a number, got nan")
         if self.choices is not None and value not in self.choices:
-            raise ValueError(
+            raise RuleError(
                 f"{name} must be one of {', '.join(map(repr, self.choices))}, got {value!r}"
                 + did_you_mean(str(value), [str(c) for c in self.choices])
             )
         if self.low is not None and value < self.low:
-            raise ValueError(f"{name} must be >= {self.low}, got {value!r}")
+            raise RuleError(f"{name} must be >= {self.low}, got {value!r}")
         if self.high is not None and value > self.high:
-            raise ValueError(f"{name} must be <= {self.high}, got {value!r}")
+            raise RuleError(f"{name} must be <= {self.high}, got {value!r}")
         return value
 
     def describe(self) -> str:
@@ -73,7 +75,7 @@ def check_params(owner: str, declared: dict[str, Param], given: dict[str, Any]) 
     """Validate ``given`` against ``declared``: unknown names fail with the valid ones and a hint."""
     for key in given:
         if key not in declared:
-            raise ValueError(
+            raise RuleError(
                 f"{owner} has no parameter {key!r}; valid: {', '.join(declared) or '(none)'}"
                 + did_you_mean(key, list(declared))
             )

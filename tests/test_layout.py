@@ -192,3 +192,26 @@ def _has_reason(lines: list[str], first: int, last: int) -> bool:
 @pytest.mark.parametrize("wing", ["cli", "pages", "analysis", "sweeps"])
 def test_each_wing_is_a_package(wing):
     assert (ROOT / "riskon" / wing / "__init__.py").exists()
+
+
+def test_tests_import_shared_helpers_never_another_test_module():
+    """Shared helpers live in tests/support; a test module is never imported by another."""
+    offenders = []
+    for f in sorted((ROOT / "tests").rglob("test_*.py")):
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [f"{f.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0].startswith("test_")]
+    assert offenders == []
+
+
+def test_every_test_starts_riskon_the_same_way():
+    """Subprocesses start the command through support.clitools.riskon_cmd, never a bare `riskon` on PATH."""
+    bare = []
+    for f in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            first = node.elts[0] if isinstance(node, ast.List) and node.elts else None
+            if isinstance(first, ast.Constant) and first.value == "riskon":
+                bare.append(f"{f.relative_to(ROOT)}:{node.lineno}")
+    assert bare == []

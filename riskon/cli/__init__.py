@@ -31,26 +31,27 @@ def exit_status(error: BaseException) -> int | None:
     # the error classes live with the wings that raise them; loading them costs nothing once a command ran
     from feeds.errors import DataError, NetworkError
     from riskon.config import ConfigError
+    from riskon.pages.files import OutputError
+    from riskon.sweeps.pools import ExecutorError
     from riskon.sweeps.store import StoreError
-    from strategies.errors import OrderFailed
+    from strategies.errors import OrderFailed, RuleError
 
-    if isinstance(error, ConfigError):
+    if isinstance(error, ConfigError | RuleError):
         return USAGE
     if isinstance(error, DataError | NetworkError):
         return DATA
     if isinstance(error, StoreError):
         return STORE
-    if isinstance(error, OrderFailed):
+    if isinstance(error, OrderFailed | ExecutorError):
         return FAILED
-    if isinstance(error, OSError) and error.errno is not None:  # a full disk, a read-only folder, ...
+    if isinstance(error, OutputError):  # a full disk, a read-only folder: raised where the file is written
         return STORE
     return None
 
 
 def _message(error: BaseException) -> str:
-    if isinstance(error, OSError) and error.errno is not None:
-        where = f" ({error.filename})" if error.filename else ""
-        return f"{error.strerror or error}{where}: free space or make the folder writable, then run it again"
+    if isinstance(error, OSError) and error.strerror:  # OutputError: the line is its strerror
+        return error.strerror
     text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
     return text.splitlines()[0] if text else type(error).__name__
 

@@ -18,7 +18,9 @@ from riskon.pages.html import reports_dir
 def run_cmd(
     config: Path = typer.Argument(..., help="A run config (TOML), e.g. runs/seed.toml."),
     out: Path = typer.Option(None, help="Output folder; default reports/<name>/."),
-    no_report: bool = typer.Option(False, "--no-report", help="Skip the tear sheet and chart."),
+    no_report: bool = typer.Option(
+        False, "--no-report", help="Print only: no tear sheet or chart, and no files unless --out is given."
+    ),
 ) -> None:
     """Run one backtest: print metrics beside buy-and-hold and the trades; write tear sheet, chart, CSVs."""
     cfg = api.read_config(config)
@@ -41,6 +43,11 @@ def run_cmd(
         err_c.print(f"note: {line}", highlight=False, markup=False)
     if cfg.target["mode"] != "single":
         out_c.print(f"note: {SURVIVORSHIP}", highlight=False)
+    if no_report and out is None:
+        where = reports_dir() / cfg.name
+        out_c.print(f"--no-report: nothing written (without it, files would go to {where}/; --out DIR writes the CSVs)",
+                    highlight=False, markup=False)  # fmt: skip
+        return
     folder = out or reports_dir() / cfg.name
     paths = result.write(folder)
     for kind, p in paths.items():

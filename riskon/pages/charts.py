@@ -11,12 +11,13 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from riskon.pages.files import write_atomic
+
 
 def signal_chart(result, path: str | Path) -> Path:
     """Write a two-panel PNG: index close + ATH + confirmed signals; asset close + entries/exits."""
-    path = Path(path)
-    signal_figure(result).savefig(path)
-    return path
+    figure = signal_figure(result)
+    return write_atomic(path, lambda f: figure.savefig(f, format="png"))
 
 
 def signal_figure(result) -> Figure:

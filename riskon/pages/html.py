@@ -9,12 +9,10 @@ text), and tables are rendered with escaping on.
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
 import io
 import os
 import re
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -22,6 +20,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import pandas as pd
+
+from riskon.pages.files import ensure_folder, write_text
 
 if TYPE_CHECKING:  # matplotlib loads with the first figure: the CLI and sweep workers import this module
     from matplotlib.figure import Figure
@@ -118,18 +118,7 @@ def page(title: str, sections: Iterable[str], subtitle: str = "") -> str:
 
 def write_page(path: str | Path, html_text: str, update_index: bool = True) -> Path:
     """Write a page atomically, then refresh the index of the reports folder it lies in (if any)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # one per writer
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(html_text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    path = write_text(path, html_text)
     if update_index:
         refresh_index(path)
     return path
@@ -158,8 +147,7 @@ INDEXED = ("*.html", "*.png")
 
 def write_index(root: str | Path | None = None) -> Path:
     """Write ``index.html`` in the reports folder, linking every report (and chart) under it, newest first."""
-    root = Path(root) if root is not None else reports_dir()
-    root.mkdir(parents=True, exist_ok=True)
+    root = ensure_folder(Path(root) if root is not None else reports_dir())
     rows = []
     for p in sorted({f for pattern in INDEXED for f in root.rglob(pattern)}):
         if p.name == "index.html" and p.parent == root:

@@ -13,6 +13,7 @@ import pandas as pd
 from riskon.analysis.signal_state import Status
 from riskon.metrics import LABELS, METRICS, price_text
 from riskon.pages.charts import signal_chart, signal_figure
+from riskon.pages.files import ensure_folder, write_csv
 from riskon.pages.html import esc, figure, refresh_index, table
 from riskon.pages.tearsheet import write_tearsheet
 from riskon.runner import Result
@@ -21,11 +22,11 @@ from riskon.runner import Result
 def write_outputs(result: Result, out_dir: str | Path) -> dict[str, Path]:
     """Write trades.csv, equity.csv, metrics.csv and (per config) the tear sheet and chart."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_folder(out)
     paths = {}
     trades = result.trades.copy()
     paths["trades"] = out / "trades.csv"
-    trades.to_csv(paths["trades"], index=False, date_format="%Y-%m-%d %H:%M:%S%z")
+    write_csv(trades, paths["trades"], index=False, date_format="%Y-%m-%d %H:%M:%S%z")
     eq = pd.DataFrame(
         {
             "equity": result.equity,
@@ -36,9 +37,9 @@ def write_outputs(result: Result, out_dir: str | Path) -> dict[str, Path]:
     )
     eq.index = eq.index.tz_convert("UTC").tz_localize(None).rename("date")
     paths["equity"] = out / "equity.csv"
-    eq.to_csv(paths["equity"])
+    write_csv(eq, paths["equity"])
     paths["metrics"] = out / "metrics.csv"
-    result.metrics.to_csv(paths["metrics"], index_label="metric")
+    write_csv(result.metrics, paths["metrics"], index_label="metric")
     if result.config.report["tearsheet"]:
         paths["tearsheet"] = write_tearsheet(result, out / "tearsheet.html")
     if result.config.report["chart"]:

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from riskon.metrics import PERIODS
+from riskon.pages.html import write_page
 
 
 @contextlib.contextmanager
@@ -91,12 +92,8 @@ def write_tearsheet(result, path: str | Path, title: str | None = None) -> Path:
 
 def write_returns_tearsheet(returns: pd.Series, benchmark: pd.Series, path: str | Path, title: str) -> Path:
     """Write a quantstats tear sheet from daily returns and a benchmark already on the same calendar."""
-    # pages load matplotlib: only when a page is wanted
-    from riskon.pages.html import write_page
-
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, raw = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    fd, raw = tempfile.mkstemp(prefix="riskon-tearsheet-", suffix=".html")  # outside the reports folder
     os.close(fd)  # quantstats writes here; the page appears only once its remote links are gone
     try:
         _write_quantstats(returns, benchmark, Path(raw), path.name, title)

@@ -16,6 +16,7 @@ from riskon.analysis.walk_forward import SEMANTICS, WalkForwardResult, is_missin
 from riskon.analysis.windows import RETURN_METRICS
 from riskon.metrics import LABELS, METRICS
 from riskon.pages import html
+from riskon.pages.files import ensure_folder, write_csv
 
 
 def equity_chart(res: WalkForwardResult) -> str:
@@ -129,16 +130,16 @@ def setup_html(res: WalkForwardResult) -> str:
 
 def write_report(res: WalkForwardResult, folder: Path) -> dict[str, Path]:
     """Write the HTML page and the windows and equity CSVs; returns their paths."""
-    folder.mkdir(parents=True, exist_ok=True)
+    ensure_folder(folder)
     paths = {}
     w = windows_frame(res)
     paths["windows"] = folder / "walkforward_windows.csv"
     params = [json.dumps(p, sort_keys=True) for p in res.windows["params"]]
-    w.assign(params=params).to_csv(paths["windows"], index=False)
+    write_csv(w.assign(params=params), paths["windows"], index=False)
     eq = pd.DataFrame({"returns": res.returns, "equity": res.equity, "buy_and_hold": res.benchmark})
     eq.index = eq.index.tz_convert(None).rename("date")
     paths["equity"] = folder / "walkforward_equity.csv"
-    eq.to_csv(paths["equity"])
+    write_csv(eq, paths["equity"])
     spec = res.spec
     trades = res.trades
     sections = [

@@ -12,6 +12,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+
+
+class ExecutorError(RuntimeError):
+    """The workers of a sweep were lost (a killed or crashed process): the runs finished so far are kept."""
 
 
 def watch_parent(parent: int) -> None:
@@ -31,7 +36,7 @@ def pool_results(
 ) -> Iterator[dict]:
     """Results of ``fn(*task)`` for every task on a pool, a bounded number in flight; the pool is shut down after."""
     try:
-        pending = set()
+        pending: set = set()
         for task in tasks:  # keep a bounded number of tasks in flight so Ctrl-C stops quickly
             pending.add(ex.submit(fn, *task))
             if len(pending) >= workers * 4:
@@ -42,6 +47,11 @@ def pool_results(
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for f in done:
                 yield from f.result() if flatten else (f.result(),)
+    except BrokenProcessPool:
+        raise ExecutorError(
+            f"a local worker process died (killed, or out of memory) with {workers} workers; the runs finished so "
+            "far are stored: run the same command again to resume (fewer --workers if memory is short)"
+        ) from None
     finally:
         stop_pool(ex)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from clitools import riskon_cmd
+from support.clitools import riskon_cmd
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 import riskon
 from riskon.cli import app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "runs" / "seed.toml"  # ath_confirmed, threshold 0, confirm_days 3; 25 % trail, 10 % index drawdown
 COMPOSED = ROOT / "runs" / "composed.toml"
 K = 3

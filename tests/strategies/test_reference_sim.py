@@ -1,4 +1,4 @@
-"""Checks of the independent reference backtest (tests/reference_sim.py) against hand computations.
+"""Checks of the independent reference backtest (tests/support/reference_sim.py) against hand computations.
 
 Every expected number here is worked out in the test from the raw CSV rows, read with the ``csv``
 module (no pandas), so the reference and these checks cannot share a misreading of the data.
@@ -7,7 +7,6 @@ module (no pandas), so the reference and these checks cannot share a misreading 
 from __future__ import annotations
 
 import csv
-import sys
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,8 +14,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reference_sim import LEG_COLUMNS, TRADE_COLUMNS, crypto_view, index_signal, simulate, simulate_multi  # noqa: E402
+from support.reference_sim import LEG_COLUMNS, TRADE_COLUMNS, crypto_view, index_signal, simulate, simulate_multi
 
 NY = ZoneInfo("America/New_York")
 REL = 1e-12

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from clitools import riskon_cmd
 from riskon.config import SECTIONS, ConfigError, RunConfig, load, parse
 from strategies import rules
+from support.clitools import riskon_cmd
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def error_of(raw: dict) -> str:

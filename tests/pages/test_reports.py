@@ -23,14 +23,14 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
-from browser import INSTALL, colours, remote
-from browser import chromium as _chromium  # noqa: F401  (the session's headless Chromium: fixture ``browser``)
 
-from clitools import riskon_cmd
 from riskon.config import ConfigError, RunConfig
 from riskon.metrics import format_metric
+from support.browser import INSTALL, colours, remote
+from support.browser import chromium as _chromium  # noqa: F401  (the session's headless Chromium: fixture ``browser``)
+from support.clitools import riskon_cmd
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 XSS = "<script>alert(1)</script>"
 CONFIRM = [1, 2, 3]
 TRAIL = [0.1, 0.2, 0.3]
@@ -340,7 +340,7 @@ def test_index_links_every_report_newest_first(site):
 
 
 def test_missing_chromium_fails_with_the_install_command(monkeypatch):
-    import browser as b
+    from support import browser as b
 
     monkeypatch.setattr(b, "CHROMIUM", Path("/nonexistent/chromium"))
     with pytest.raises(pytest.fail.Exception, match=re.escape(INSTALL)):

@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clitools import riskon_cmd
 from riskon.config import parse
 from riskon.metrics import LABELS, METRICS, format_metric
 from riskon.runner import run
+from support.clitools import riskon_cmd
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "runs" / "seed.toml"
 START, END = "2020-01-01", "2021-12-31"
 END_OPEN = "2021-11-20"  # the third trade (entry 2021-11-05) is still open on this last bar

@@ -24,7 +24,7 @@ from riskon.config import ConfigError
 from riskon.metrics import METRICS, format_metric
 from riskon.sweeps.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATES = 'timeframe = "1d"\nstart = "2020-06-01"\nend = "2021-06-30"'
 SWEEP_GRID = '"strategy.params.confirm_days" = [2, 3]\n"exits.trailing_stop" = [0.2, 0.3]\n'
 

@@ -23,7 +23,6 @@ import pandas as pd
 import pytest
 import typer
 
-from clitools import riskon_cmd
 from riskon.analysis.overfitting import RobustnessError, log_growth, pbo, sharpe, sortino
 from riskon.analysis.robustness import (
     deflated_sharpe,
@@ -37,6 +36,7 @@ from riskon.cli.sweep_cmd import results_cmd
 from riskon.pages.robustness_page import logit_figure
 from riskon.sweeps.driver import run_sweep
 from riskon.sweeps.store import Store
+from support.clitools import riskon_cmd
 
 # Twelve daily returns with visible skew and fat tails (one big up day).
 R = [0.012, -0.004, 0.003, 0.021, -0.011, 0.002, 0.0, 0.007, -0.006, 0.048, -0.002, 0.005]

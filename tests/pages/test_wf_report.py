@@ -28,7 +28,7 @@ from riskon.pages.sweep_page import WALKFORWARD_HINT, sweep_report
 from riskon.sweeps.driver import run_sweep
 from riskon.sweeps.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "runs" / "seed_walkforward.toml"
 ENV = {"COLUMNS": "250", "NO_COLOR": "1"}
 

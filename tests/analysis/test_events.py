@@ -12,14 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clitools import riskon_cmd
 from feeds.loader import load
 from riskon import config
 from riskon.analysis.episodes import BASKET, event_study, settings_from, study
 from riskon.analysis.forward_returns import block_bootstrap
 from riskon.config import ConfigError
+from support.clitools import riskon_cmd
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "runs" / "seed.toml"
 
 

@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clitools import riskon_cmd
 from riskon.analysis.walk_forward import trade_window, walk_forward
 from riskon.analysis.windows import WalkForwardSpec, make_windows, parse_walkforward
 from riskon.config import ConfigError, parse
 from riskon.runner import prepare, run, strategy_params
 from riskon.sweeps.spec import apply
+from support.clitools import riskon_cmd
 
 CONFIRM = [1, 3]
 TRAIL = [0.15, 0.3]

@@ -32,6 +32,7 @@ from strategies import compose, lookahead, rules
 from strategies.backtest import TRADE_COLUMNS, check_accounting
 from strategies.params import Param
 from strategies.rules import Rule
+from support.clitools import riskon_cmd
 
 NAMES = rules.available()
 BUILTINS = {"asset_above_ma", "ath_confirmed", "breakout_retest", "idx_age_max", "index_above_ma", "n_day_high",
@@ -458,7 +459,7 @@ def test_dropped_rule_file_is_listed_and_runs(dropped_rule, tmp_path, raw_index)
     assert name in rules.available()
     assert rules.make(name, pct=0.03).values == {"pct": 0.03}
     env = dict(os.environ)  # RISKON_DATA and this session's RISKON_CACHE
-    listed = subprocess.run(["riskon", "rules"], capture_output=True, text=True, env=env, timeout=60)
+    listed = subprocess.run([*riskon_cmd(), "rules"], capture_output=True, text=True, env=env, timeout=60)
     assert listed.returncode == 0, listed.stderr
     assert name in listed.stdout and "fraction above the previous close" in listed.stdout
     cfg = tmp_path / "gap.toml"
@@ -481,7 +482,7 @@ def test_dropped_rule_file_is_listed_and_runs(dropped_rule, tmp_path, raw_index)
     )
     out = tmp_path / "out"
     done = subprocess.run(
-        ["riskon", "run", str(cfg), "--no-report", "--out", str(out)],
+        [*riskon_cmd(), "run", str(cfg), "--no-report", "--out", str(out)],
         capture_output=True,
         text=True,
         env=env,

@@ -10,37 +10,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import test_parity
-import test_parity_multi
-from feeds.symbols import filename_for
-from reference_sim import simulate_multi
 from riskon.runner import prepare, strategy_params
 from strategies.backtest import StrategyParams, backtest
 from strategies.fastsim import fast_backtest, is_supported
-from test_parity import assert_same
+from support.parity_cases import CASES, MULTI_CASES, assert_same, config_for, multi_config_for, multi_reference
 
-
-def _reference(data_dir, p):
-    index_file = {"^RUT": "RUT.csv", "IWN": "IWN.csv"}[p.get("index", "^RUT")]
-    assets = p.get("assets", ["BTC-USD"])
-    files = [str(data_dir / filename_for(a)) for a in assets]
-    params = {k: v for k, v in p.items() if k not in ("index", "assets")}
-    trades, equity = simulate_multi(str(data_dir / index_file), files, params)
-    stems = {filename_for(a)[:-4]: a for a in assets}
-    return trades.assign(asset=trades["asset"].map(stems)), equity
-
-
-ALL_CASES = {**{f"single:{k}": (test_parity, v) for k, v in test_parity.CASES.items()},
-             **{f"multi:{k}": (test_parity_multi, v) for k, v in test_parity_multi.CASES.items()}}  # fmt: skip
+ALL_CASES = {**{f"single:{k}": (config_for, v) for k, v in CASES.items()},
+             **{f"multi:{k}": (multi_config_for, v) for k, v in MULTI_CASES.items()}}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", list(ALL_CASES))
 def test_fast_path_matches_reference(data_dir, name):
-    module, p = ALL_CASES[name]
-    cfg = module.config_for(p)
+    make_config, p = ALL_CASES[name]
+    cfg = make_config(p)
     _, bars, assets, _ = prepare(cfg)
     fast = fast_backtest(bars, strategy_params(cfg), assets)
-    ref_trades, ref_equity = _reference(data_dir, p)
+    ref_trades, ref_equity = multi_reference(data_dir, p)
     assert fast.trades["asset"].tolist() == ref_trades["asset"].tolist()
     assert_same(fast.trades, ref_trades, fast.equity, ref_equity)
     assert fast.fees == pytest.approx(p.get("fee", 0.0) * fast.turnover, rel=1e-12, abs=1e-12)

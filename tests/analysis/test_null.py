@@ -51,7 +51,7 @@ def seed_run(data_dir):
 def config_path(name: str) -> str:
     from pathlib import Path
 
-    return str(Path(__file__).resolve().parents[1] / "runs" / f"{name}.toml")
+    return str(Path(__file__).resolve().parents[2] / "runs" / f"{name}.toml")
 
 
 def _events_at(bars: pd.DataFrame, decision_bars: np.ndarray) -> pd.DataFrame:

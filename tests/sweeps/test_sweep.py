@@ -30,13 +30,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clitools import riskon_cmd
 from riskon.config import ConfigError, parse
 from riskon.metrics import METRICS, format_metric
 from riskon.runner import run
 from riskon.sweeps.driver import FAULT_ENV, run_sweep
 from riskon.sweeps.keys import run_id
 from riskon.sweeps.spec import apply, combinations, parse_sweep
+from support.clitools import riskon_cmd
 
 CONFIRM = [1, 2, 3, 5]
 TRAIL = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
