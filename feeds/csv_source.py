@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from feeds.errors import DataError
-from feeds.frame import COLUMNS, SeriesMeta, attach, timeframe_delta
-from feeds.symbols import exchange_tz, is_crypto, symbol_from_filename
+from feeds.frame import COLUMNS, SeriesMeta, attach
+from feeds.symbols import (
+    canonical_symbol,
+    canonical_timeframe,
+    exchange_tz,
+    is_crypto,
+    parse_filename,
+    symbol_from_filename,
+)
 from feeds.validate import DataWarning, validate
 
 _TIME_NAMES = ("date", "datetime", "timestamp", "time")
@@ -100,13 +108,25 @@ def _parse_times(path: Path, col: pd.Series, tz: str) -> pd.DatetimeIndex:
 
 
 def read_csv(
-    path: str | Path, symbol: str | None = None, timeframe: str | None = None
+    path: str | Path,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    *,
+    now: datetime | pd.Timestamp | None = None,
+    allow_jumps: bool = False,
 ) -> tuple[pd.DataFrame, list[DataWarning]]:
     """Read and validate one CSV file into a normalised frame (metadata attached) and its warnings.
 
-    The symbol and timeframe come from the file name unless given.
+    The symbol and timeframe come from the file name unless given. Yahoo symbols are
+    case-insensitive (``eth-usd.csv`` is ``ETH-USD``). A name without a timeframe
+    (``BTC-USD.csv``) declares daily bars: a file of hourly bars under it is refused
+    unless ``timeframe`` says so. ``now`` and ``allow_jumps`` go to :func:`feeds.validate.validate`.
     """
     path = Path(path)
+    if symbol is not None:
+        symbol = canonical_symbol(symbol)
+    if timeframe is not None:
+        timeframe = canonical_timeframe(timeframe)
     try:
         raw = path.read_bytes()
     except OSError as e:
@@ -134,8 +154,10 @@ def read_csv(
     if df.empty:
         raise DataError(f"{path}: only a header, no data rows; nothing was imported")
 
-    name_symbol, name_tf = symbol_from_filename(path)
-    symbol = symbol or name_symbol
+    if symbol is None:
+        symbol, name_tf = symbol_from_filename(path)
+    else:
+        name_tf = parse_filename(path)[1]
     tz = exchange_tz(symbol)
     index = _parse_times(path, df[time_col], tz)
 
@@ -150,18 +172,15 @@ def read_csv(
             row = int(np.flatnonzero(junk.to_numpy())[0])
             raise DataError(f"{path}: non-numeric {col} {cells.iloc[row]!r} at line {row + 2}")
         out[col] = values.to_numpy(dtype="float64")
-    timeframe = timeframe or name_tf or _infer_timeframe(out.index)
-    out, warnings = validate(out, str(path), crypto=is_crypto(symbol), timeframe=timeframe, local_tz=tz)
+    timeframe = timeframe or name_tf or "1d"
+    out, warnings = validate(
+        out,
+        str(path),
+        crypto=is_crypto(symbol),
+        timeframe=timeframe,
+        local_tz=tz,
+        now=now,
+        allow_jumps=allow_jumps,
+    )
     source = f"csv:{path.name}"
     return attach(out, SeriesMeta(symbol, source, timeframe, tz)), warnings
-
-
-def _infer_timeframe(index: pd.DatetimeIndex) -> str:
-    """The bar length a file's timestamps suggest: the most common spacing, '1d' when unclear."""
-    if len(index) < 3:
-        return "1d"
-    step = pd.Series(index.sort_values()).diff().dropna().mode().iloc[0]
-    for tf in ("1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"):
-        if step == timeframe_delta(tf):
-            return tf
-    return "1d"

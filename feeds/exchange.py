@@ -23,7 +23,7 @@ RATE_LIMIT_RETRIES = 5
 
 def make_exchange(name: str, timeout_ms: int = 10_000) -> Any:
     """A ccxt exchange instance with its rate limiter on."""
-    import ccxt
+    import ccxt  # lazy: ccxt takes about a second to import and only fetches need it
 
     if name not in ccxt.exchanges:
         raise DataError(f"unknown exchange {name!r}; ccxt knows e.g. binance, kraken, coinbase, bybit, okx")
@@ -57,7 +57,7 @@ def fetch_ccxt(
     ``end`` is exclusive (bars opening before it). Returns the validated
     normalised frame and its warnings.
     """
-    import ccxt
+    import ccxt  # lazy: ccxt takes about a second to import and only fetches need it
 
     parts = split_exchange_symbol(symbol)
     if parts is None:

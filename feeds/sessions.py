@@ -17,7 +17,7 @@ from feeds.errors import DataError
 
 @lru_cache(maxsize=8)
 def _schedule(start: str, end: str) -> pd.DataFrame:
-    import pandas_market_calendars as mcal
+    import pandas_market_calendars as mcal  # lazy: slow to import, only daily index/ETF checks need it
 
     with warnings.catch_warnings():
         # the calendar library's own pandas deprecations are not the user's concern

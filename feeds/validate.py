@@ -1,9 +1,13 @@
 """Validation of a normalised frame: errors refuse the data, warnings keep it and say where.
 
 Errors (raised as ``DataError``, nothing is changed): no rows, missing columns,
-the same timestamp twice with different values, NaN, infinite or non-positive
-prices, high < low, open/close outside [low, high], negative volume, daily
-index/ETF bars on dates that are not NYSE sessions.
+the same timestamp twice with different values, bars finer than the declared
+timeframe (hourly bars under a daily name), bars before 1900 or opening after
+the current time (the bar still in progress is allowed), NaN, infinite,
+non-positive or absurd (above 1e12) prices, ``adj_close`` included, a 1,000×
+close-to-close jump either way (unless ``allow_jumps``), high < low,
+open/close outside [low, high], negative volume, daily index/ETF bars on dates
+that are not NYSE sessions.
 Warnings (returned, data kept): exact duplicate rows (dropped), unsorted rows
 (sorted), zero or missing volume, large moves, gaps in the calendar.
 """
@@ -11,15 +15,25 @@ Warnings (returned, data kept): exact duplicate rows (dropped), unsorted rows
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
+from feeds import clock
 from feeds.errors import DataError
 from feeds.frame import PRICE_COLUMNS, timeframe_delta
 
 #: A close-to-close move larger than this is reported (it may be real: DOGE +355 % on 2021-01-28).
 LARGE_MOVE = {"crypto": 0.6, "equity": 0.4}
+#: Prices above this are refused as absurd (a unit slip or garbage, e.g. 1e300).
+MAX_PRICE = 1e12
+#: A close this many times the previous one (or this many times smaller) is refused unless allowed.
+MAX_JUMP = 1000.0
+#: No bar may open before this date (in the series' own time zone).
+EARLIEST = pd.Timestamp("1900-01-01")
+#: Bars spaced closer than this fraction of the declared timeframe (median) are the wrong timeframe.
+_FINER_THAN = 0.75
 _MAX_DATES = 5
 
 
@@ -53,11 +67,15 @@ def validate(
     crypto: bool,
     timeframe: str = "1d",
     local_tz: str = "UTC",
+    now: datetime | pd.Timestamp | None = None,
+    allow_jumps: bool = False,
 ) -> tuple[pd.DataFrame, list[DataWarning]]:
     """Check ``frame`` (normalised, UTC index) and return the cleaned frame and its warnings.
 
     ``name`` says what is checked (a file or a symbol) in every message. Raises
     ``DataError`` for the error classes; the input frame is never modified.
+    ``now`` is the clock bars may not open after (default :func:`feeds.clock.utc_now`);
+    ``allow_jumps`` accepts 1,000× close-to-close jumps (they are still warned about).
     """
     daily = timeframe.endswith("d")
     warnings: list[DataWarning] = []
@@ -92,21 +110,37 @@ def validate(
         frame = frame.sort_index(kind="stable")
         warnings.append(DataWarning("unsorted", f"{name}: rows were not in time order; sorted them"))
 
-    prices = frame[list(PRICE_COLUMNS)]
+    _check_spacing(frame.index, name, timeframe)
+    _check_dates(frame.index, name, daily=daily, local_tz=local_tz, now=clock.as_utc(now))
+
+    prices = frame[[*PRICE_COLUMNS, "adj_close"]]
     bad = prices.isna().any(axis=1)
     if bad.any():
+        cols = [c for c in prices.columns if prices[c].isna().any()]
         raise DataError(
-            f"{name}: missing (NaN) prices on {_dates_text(_fmt(frame.index[bad], daily))}; "
+            f"{name}: missing (NaN) prices on {_dates_text(_fmt(frame.index[bad], daily))} ({', '.join(cols)}); "
             "fill or delete those rows and import again"
         )
-    bad = np.isinf(frame[[*PRICE_COLUMNS, "volume"]].to_numpy()).any(axis=1)
+    bad = np.isinf(frame[[*PRICE_COLUMNS, "adj_close", "volume"]].to_numpy()).any(axis=1)
     if bad.any():
         raise DataError(f"{name}: infinite values on {_dates_text(_fmt(frame.index[bad], daily))}")
     bad = (prices <= 0).any(axis=1)
     if bad.any():
+        cols = [c for c in prices.columns if (prices[c] <= 0).any()]
         raise DataError(
-            f"{name}: zero or negative prices on {_dates_text(_fmt(frame.index[bad], daily))}; prices must be positive"
+            f"{name}: zero or negative prices on {_dates_text(_fmt(frame.index[bad], daily))} ({', '.join(cols)}); "
+            "prices must be positive"
         )
+    bad = (prices > MAX_PRICE).any(axis=1)
+    if bad.any():
+        first = int(np.flatnonzero(bad.to_numpy())[0])
+        col = next(c for c in ("close", *PRICE_COLUMNS, "adj_close") if prices[c].iloc[first] > MAX_PRICE)
+        raise DataError(
+            f"{name}: absurd price {col} {prices[col].iloc[first]:g} on {_fmt(frame.index[[first]], daily)[0]} "
+            f"(prices above {MAX_PRICE:g} are refused; {int(bad.sum())} bar(s)); check the file's units and values"
+        )
+    if not allow_jumps:
+        _check_jumps(frame["close"], name, daily)
     o, h, lo, c = (frame[col].to_numpy() for col in PRICE_COLUMNS)
     bad = h < lo
     if bad.any():
@@ -153,6 +187,74 @@ def validate(
     return frame, warnings
 
 
+def _spacing_text(step: pd.Timedelta) -> str:
+    """A spacing the way timeframes are written: ``1h``, ``4h``, ``90m``, ``30s``."""
+    seconds = int(step.total_seconds())
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{step.total_seconds():g}s"
+
+
+def _kind(timeframe: str) -> str:
+    words = {"1m": "minute", "1h": "hourly", "1d": "daily", "1w": "weekly"}
+    return words.get(timeframe, timeframe)
+
+
+def _check_spacing(index: pd.DatetimeIndex, name: str, timeframe: str) -> None:
+    """Refuse bars spaced (median) well below the declared timeframe: hourly bars under a daily name."""
+    if len(index) < 2:
+        return
+    declared = timeframe_delta(timeframe)
+    step = pd.Series(index.unique()).diff().dropna().median()
+    if pd.isna(step) or step >= declared * _FINER_THAN:
+        return
+    found = _spacing_text(step)
+    raise DataError(
+        f"{name}: the bars are {found} apart (median spacing) but the series is declared {timeframe}: "
+        f"{_kind(found)} bars under a {_kind(timeframe)} name or timeframe; "
+        f"import it with --timeframe {found} (timeframe='{found}') or use {_kind(timeframe)} bars"
+    )
+
+
+def _check_dates(index: pd.DatetimeIndex, name: str, *, daily: bool, local_tz: str, now: pd.Timestamp) -> None:
+    """Refuse bars before 1900 (local date) and bars opening after ``now`` (the bar in progress is fine)."""
+    local = index.tz_convert(local_tz).tz_localize(None)
+    early = local < EARLIEST
+    if early.any():
+        dates = tuple(local[early].strftime("%Y-%m-%d"))
+        raise DataError(
+            f"{name}: bars before 1900 on {_dates_text(dates)}; check the date column "
+            "(two-digit years, or the wrong epoch unit)"
+        )
+    future = index > now
+    if future.any():
+        raise DataError(
+            f"{name}: {int(future.sum())} bar(s) in the future (after {now:%Y-%m-%d %H:%M} UTC) on "
+            f"{_dates_text(_fmt(index[future], daily))}; check the dates, the file's time zone and the clock"
+        )
+
+
+def _check_jumps(close: pd.Series, name: str, daily: bool) -> None:
+    """Refuse a close 1,000× the previous one, or 1,000× smaller: a unit or decimal slip, not a market move."""
+    values = close.to_numpy(dtype="float64")
+    if len(values) < 2:
+        return
+    ratio = values[1:] / values[:-1]
+    bad = (ratio >= MAX_JUMP) | (ratio <= 1 / MAX_JUMP)
+    if not bad.any():
+        return
+    i = int(np.flatnonzero(bad)[0]) + 1
+    before, after = _fmt(close.index[[i - 1, i]], daily)
+    r = ratio[i - 1]
+    how = f"jumps {r:,.0f}x" if r > 1 else f"falls {1 / r:,.0f}x"
+    more = f" ({int(bad.sum())} such jumps)" if bad.sum() > 1 else ""
+    raise DataError(
+        f"{name}: close {how} on {after}, from {values[i - 1]:g} on {before} to {values[i]:g}{more}; "
+        "fix the file (a unit or decimal slip?) or, if it is real, import with --allow-jumps (allow_jumps=True)"
+    )
+
+
 def _gaps(index: pd.DatetimeIndex, *, crypto: bool, timeframe: str, local_tz: str) -> pd.DatetimeIndex:
     """Bars the calendar expects between the first and last bar that are not there."""
     if len(index) < 2:
@@ -163,7 +265,7 @@ def _gaps(index: pd.DatetimeIndex, *, crypto: bool, timeframe: str, local_tz: st
         return expected.difference(index)
     if not timeframe.endswith("d"):
         return pd.DatetimeIndex([], tz="UTC")
-    from feeds.sessions import nyse_sessions
+    from feeds.sessions import nyse_sessions  # lazy: the market calendar is slow to import
 
     local = index.tz_convert(local_tz).tz_localize(None).normalize()
     sessions = nyse_sessions(local[0], local[-1])
@@ -173,7 +275,7 @@ def _gaps(index: pd.DatetimeIndex, *, crypto: bool, timeframe: str, local_tz: st
 
 def _non_sessions(index: pd.DatetimeIndex, local_tz: str) -> pd.DatetimeIndex:
     """Local dates of daily index/ETF bars that the NYSE calendar has no session on (tz-naive)."""
-    from feeds.sessions import nyse_sessions
+    from feeds.sessions import nyse_sessions  # lazy: the market calendar is slow to import
 
     local = index.tz_convert(local_tz).tz_localize(None).normalize()
     return local.difference(nyse_sessions(local[0], local[-1]))

@@ -76,7 +76,7 @@ def fetch_yahoo(
 
     Run it through ``feeds.deadline.call_with_deadline``: yfinance can hang past its timeout.
     """
-    import yfinance as yf
+    import yfinance as yf  # lazy: slow to import and only Yahoo fetches need it
 
     logging.getLogger("yfinance").setLevel(logging.CRITICAL)
     start, end = _as_datetime(start, "start"), _as_datetime(end, "end")

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from feeds.cache import Cache
 from feeds.deadline import DEFAULT_DEADLINE
-from feeds.loader import csv_files, fetch, import_file
+from feeds.loader import csv_files, fetch, import_files
 from riskon.cli.console import console
 
 app = typer.Typer(help="Fill, inspect and list the local price cache.", no_args_is_help=True)
@@ -68,27 +68,35 @@ def fetch_cmd(
 def import_cmd(
     paths: list[Path] = typer.Argument(..., help="CSV files or folders of CSV files."),
     symbol: str = typer.Option(None, help="Symbol to store a single file under (overrides the file name)."),
+    timeframe: str = typer.Option(None, "--timeframe", "-t", help="Bar length when the file name has none (1d)."),
+    replace: bool = typer.Option(
+        False, "--replace", help="Replace a cached series even when the file drops or rewrites its bars."
+    ),
+    allow_jumps: bool = typer.Option(
+        False, "--allow-jumps", help="Accept a close-to-close move of 1,000x or more (refused as a likely error)."
+    ),
 ) -> None:
-    """Validate CSV files and store them in the cache; a bad file is refused and changes nothing."""
+    """Validate CSV files and store them in the cache, all or nothing: one bad file and nothing changes."""
     files = csv_files(paths)
     if symbol and len(files) != 1:
         raise typer.BadParameter("--symbol needs exactly one file")
-    cache = Cache()
     with _progress() as prog:
         task = prog.add_task("importing", total=len(files))
-        for f in files:
-            prog.update(task, description=escape(f"importing {f.name}"))
-            filled = import_file(f, symbol=symbol, cache=cache)
+
+        def step(path: Path) -> None:
+            prog.update(task, description=escape(f"validating {path.name}"))
             prog.advance(task)
-            _print_warnings(filled.warnings)
-            m = filled.meta
-            out.print(
-                escape(
-                    f"{m['symbol']} ({m['timeframe']}): {m['rows']} rows {m['first'][:10]} .. {m['last'][:10]} "
-                    f"from {f.name}"
-                ),
-                highlight=False,
-            )
+
+        done = import_files(files, symbol=symbol, cache=Cache(), replace=replace, timeframe=timeframe,
+                            allow_jumps=allow_jumps, progress=step)  # fmt: skip
+    for f, filled in zip(files, done, strict=True):
+        _print_warnings(filled.warnings)
+        m = filled.meta
+        out.print(
+            escape(f"{m['symbol']} ({m['timeframe']}): {m['rows']} rows {m['first'][:10]} .. {m['last'][:10]} ")
+            + escape(f"from {f.name}"),
+            highlight=False,
+        )
 
 
 @app.command("list")
@@ -119,7 +127,7 @@ def show_cmd(
 ) -> None:
     """Show a cached series' metadata and its first and last rows."""
     cache = Cache()
-    meta = cache.meta(symbol, timeframe)
+    meta = cache.info(symbol, timeframe)  # rows, first and last bar recomputed from the data, not the sidecar
     frame = cache.read(symbol, timeframe)
     for k in ("symbol", "source", "timeframe", "tz", "first", "last", "rows", "fingerprint", "fetched_at"):
         out.print(escape(f"{k:>11}: {meta[k]}"), highlight=False)

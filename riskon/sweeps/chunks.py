@@ -389,12 +389,14 @@ def start_pool(workers: int):
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
+    from riskon.sweeps.pools import submit
+
     ctx = get_context("spawn")
     init = (os.getpid(), ctx.Lock(), ctx.Barrier(workers))
     ex = ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker, initargs=init)
     ex._riskon_sync = init  # the lock and barrier must outlive the workers' start-up, even if unused
     for _ in range(workers):  # a spawn pool starts a process per submitted task: start all, the barrier needs them
-        ex.submit(os.getpid)
+        submit(ex, os.getpid)
     return ex
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -17,6 +18,29 @@ from concurrent.futures.process import BrokenProcessPool
 
 class ExecutorError(RuntimeError):
     """The workers of a sweep were lost (a killed or crashed process): the runs finished so far are kept."""
+
+
+@contextlib.contextmanager
+def no_script_reimport() -> Iterator[None]:
+    """While open, spawned workers start without re-running the ``__main__`` script of this process.
+
+    A ``spawn`` worker normally re-imports the parent's main script, so a user's script that calls
+    ``riskon.sweep(..., workers=2)`` without an ``if __name__ == "__main__":`` guard would start the sweep
+    again in every worker. riskon's workers need only riskon's own functions, never the script's, so the
+    script's path is hidden from ``multiprocessing`` while workers start (and the ``riskon`` command's
+    workers skip re-reading its entry script too).
+    """
+    main = sys.modules.get("__main__")
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if main is not None and k in main.__dict__}
+    try:
+        if "__file__" in saved:
+            del main.__file__
+        if "__spec__" in saved:
+            main.__spec__ = None
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.update(saved)
 
 
 def watch_parent(parent: int) -> None:
@@ -31,6 +55,12 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
+def submit(ex: ProcessPoolExecutor, fn: Callable, *args: object):
+    """``ex.submit(fn, *args)``; a spawn pool starts a worker inside ``submit``, so the script is hidden there."""
+    with no_script_reimport():
+        return ex.submit(fn, *args)
+
+
 def pool_results(
     ex: ProcessPoolExecutor, fn: Callable, tasks: Iterable[tuple], workers: int, flatten: bool = False
 ) -> Iterator[dict]:
@@ -38,7 +68,7 @@ def pool_results(
     try:
         pending: set = set()
         for task in tasks:  # keep a bounded number of tasks in flight so Ctrl-C stops quickly
-            pending.add(ex.submit(fn, *task))
+            pending.add(submit(ex, fn, *task))
             if len(pending) >= workers * 4:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for f in done:

@@ -10,8 +10,9 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_example_notebook_executes(data_dir):
+def test_example_notebook_executes(data_dir, tmp_path, monkeypatch):
     """Every cell runs without error and shows the data, the sweep, the robustness block and the rich result."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the kernel makes its scratch folder here
     nb = nbformat.read(ROOT / "examples" / "claim.ipynb", as_version=4)
     client = NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "examples")}}
@@ -31,3 +32,4 @@ def test_example_notebook_executes(data_dir):
     html = "\n".join(o.get("data", {}).get("text/html", "") for c in nb.cells for o in c.get("outputs", []))
     assert "<img" in html and "buy and hold" in html and "Sharpe (365)" in html
     assert "-0.04%" in html and "53.60%" in html  # the seed run's CAGR and buy-and-hold's, as `riskon run` prints
+    assert "removed " in text and not list(tmp_path.glob("riskon-notebook-*"))  # the scratch folder is gone
