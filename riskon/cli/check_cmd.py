@@ -6,7 +6,7 @@ import pandas as pd
 import typer
 
 from feeds.loader import load
-from riskon.cli.console import console
+from riskon.cli.console import console, styled
 from strategies import rules
 
 app = typer.Typer(help="Checks of rules and data.", no_args_is_help=True)
@@ -41,8 +41,10 @@ def lookahead_cmd(
         )  # fmt: skip
         if diffs:
             failed.append(name)
-            out.print(f"[red]FAIL[/] {name}: {len(diffs)} difference(s); first: {diffs[0]}", highlight=False)
+            out.print(
+                styled(("FAIL", "red"), f" {name}: {len(diffs)} difference(s); first: {diffs[0]}"), highlight=False
+            )
         else:
-            out.print(f"[green]ok[/]   {name}", highlight=False)
+            out.print(styled(("ok", "green"), f"   {name}"), highlight=False)
     if failed:
         raise typer.Exit(1)

@@ -12,7 +12,7 @@ from rich.table import Table
 from feeds.cache import Cache
 from feeds.deadline import DEFAULT_DEADLINE
 from feeds.loader import csv_files, fetch, import_files
-from riskon.cli.console import console
+from riskon.cli.console import console, styled
 
 app = typer.Typer(help="Fill, inspect and list the local price cache.", no_args_is_help=True)
 out = console(width=200)
@@ -33,7 +33,7 @@ def _progress() -> Progress:
 
 def _print_warnings(warnings, quiet: bool = False) -> None:
     for w in warnings:
-        err.print(f"[yellow]warning:[/] {escape(str(w))}", highlight=False, soft_wrap=True)
+        err.print(styled(("warning:", "yellow"), f" {w}"), highlight=False, soft_wrap=True)
 
 
 @app.command("fetch")
@@ -56,7 +56,7 @@ def fetch_cmd(
             prog.advance(task)
             _print_warnings(filled.warnings)
             out.print(
-                escape(
+                (
                     f"{sym}: +{filled.added} rows from {filled.origin}, {filled.meta['rows']} cached "
                     f"({filled.meta['first'][:10]} .. {filled.meta['last'][:10]})"
                 ),
@@ -93,8 +93,8 @@ def import_cmd(
         _print_warnings(filled.warnings)
         m = filled.meta
         out.print(
-            escape(f"{m['symbol']} ({m['timeframe']}): {m['rows']} rows {m['first'][:10]} .. {m['last'][:10]} ")
-            + escape(f"from {f.name}"),
+            (f"{m['symbol']} ({m['timeframe']}): {m['rows']} rows {m['first'][:10]} .. {m['last'][:10]} ")
+            + (f"from {f.name}"),
             highlight=False,
         )
 
@@ -106,16 +106,16 @@ def list_cmd() -> None:
     df = cache.list()
     if df.empty:
         out.print(
-            escape(f"the cache {cache.root} is empty; run `riskon data import FOLDER` or `riskon data fetch SYMBOL`"),
+            (f"the cache {cache.root} is empty; run `riskon data import FOLDER` or `riskon data fetch SYMBOL`"),
             highlight=False,
         )
         return
-    table = Table(title=escape(f"cache: {cache.root}"))
+    table = Table(title=(f"cache: {cache.root}"))
     for col in ("symbol", "source", "timeframe", "first", "last", "rows", "fingerprint"):
         table.add_column(col, justify="right" if col == "rows" else "left")
     for r in df.itertuples():
         cells = (r.symbol, r.source, r.timeframe, r.first[:10], r.last[:10], str(r.rows), r.fingerprint)
-        table.add_row(*map(escape, cells))
+        table.add_row(*cells)
     out.print(table)
 
 
@@ -130,9 +130,9 @@ def show_cmd(
     meta = cache.info(symbol, timeframe)  # rows, first and last bar recomputed from the data, not the sidecar
     frame = cache.read(symbol, timeframe)
     for k in ("symbol", "source", "timeframe", "tz", "first", "last", "rows", "fingerprint", "fetched_at"):
-        out.print(escape(f"{k:>11}: {meta[k]}"), highlight=False)
+        out.print((f"{k:>11}: {meta[k]}"), highlight=False)
     local = frame.copy()
     local.index = local.index.tz_convert(meta["tz"])
-    out.print(escape(local.head(rows).to_string()), highlight=False)
+    out.print((local.head(rows).to_string()), highlight=False)
     out.print("...")
-    out.print(escape(local.tail(rows).to_string()), highlight=False)
+    out.print((local.tail(rows).to_string()), highlight=False)

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 import riskon.config as config_mod
 from riskon.analysis.episodes import EventStudy, event_study, settings_from, shown_episodes
-from riskon.cli.console import console
+from riskon.cli.console import console, styled
 from riskon.pages import html
 from riskon.pages.events_page import ci_text, day_text, headline, pct_text, write_events_page
 
@@ -33,7 +32,7 @@ def summary_table(study: EventStudy) -> Table:
         t.add_column(col, justify=just)
     for r in study.summary.itertuples():
         t.add_row(
-            escape(r.asset), str(r.horizon), str(r.episodes), pct_text(r.mean), pct_text(r.median),
+            r.asset, str(r.horizon), str(r.episodes), pct_text(r.mean), pct_text(r.median),
             ci_text(r.ci_low, r.ci_high),
             pct_text(r.hit_rate, False), str(r.signals), pct_text(r.signals_mean), str(r.days), pct_text(r.all_mean),
             ci_text(r.all_ci_low, r.all_ci_high), pct_text(r.excess), ci_text(r.excess_ci_low, r.excess_ci_high),
@@ -43,7 +42,7 @@ def summary_table(study: EventStudy) -> Table:
 
 def episodes_table(study: EventStudy) -> Table:
     """The index's record-close episodes (within the coins' data) and their first signal."""
-    t = Table(title=f"{escape(study.index_symbol)} record-close episodes (a record after >= {study.settings.drought} "
+    t = Table(title=f"{study.index_symbol} record-close episodes (a record after >= {study.settings.drought} "
                     "sessions without one)")  # fmt: skip
     for col in ("#", "start", "close", "prior record", "set on", "drought", "records", "high", "signal", "signals"):
         t.add_column(col, justify="left" if col in ("start", "set on", "signal") else "right")
@@ -57,7 +56,7 @@ def episodes_table(study: EventStudy) -> Table:
 
 def asset_table(study: EventStudy, asset: str) -> Table:
     """One coin's forward return after each episode's first signal, per horizon (- = past the data or no price)."""
-    t = Table(title=f"{escape(asset)} after each episode's first signal")
+    t = Table(title=f"{asset} after each episode's first signal")
     t.add_column("#", justify="right")
     t.add_column("signal")
     t.add_column("reference close", justify="left")
@@ -96,11 +95,13 @@ def events_cmd(
     elapsed = time.perf_counter() - t0
     shown = shown_episodes(study)
     out_c.print(
-        f"[bold]{escape(cfg.name)}[/]: {len(study.episodes)} {escape(cfg.data['index'])} episodes since "
-        f"{day_text(study.sessions.index[0])} ({len(shown)} within the coins' data), {len(study.signals)} signals, "
-        f"coins {escape(', '.join(study.assets))} ({elapsed:.2f} s)",
+        styled(
+            (cfg.name, "bold"),
+            f": {len(study.episodes)} {cfg.data['index']} episodes since {day_text(study.sessions.index[0])} "
+            f"({len(shown)} within the coins' data), {len(study.signals)} signals, coins {', '.join(study.assets)} "
+            f"({elapsed:.2f} s)",
+        ),
         highlight=False,
-        markup=True,
     )
     out_c.print(episodes_table(study))
     for asset in study.assets:

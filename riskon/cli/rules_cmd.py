@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from rich.console import Console
 from rich.table import Table
 
+from riskon.cli.console import console
 from strategies import rules
 
 
@@ -38,5 +38,4 @@ def _n(x) -> str:
 
 def rules_cmd() -> None:
     """List every entry rule and filter with its parameters, units, defaults and ranges."""
-    probe = Console()
-    Console(width=None if probe.is_terminal else 200).print(rules_table())
+    console(width=200).print(rules_table())

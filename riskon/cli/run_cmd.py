@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from riskon import api
-from riskon.cli.console import console
+from riskon.cli.console import console, styled
 from riskon.cli.tables import SURVIVORSHIP, metrics_table, trades_table
 from riskon.config import target_text
 from riskon.pages.html import reports_dir
@@ -32,9 +32,11 @@ def run_cmd(
     elapsed = time.perf_counter() - t0
     bars, d = result.bars, cfg.data
     out_c.print(
-        f"[bold]{cfg.name}[/]: {d['index']} {result.rule_text}"
-        f" -> {target_text(cfg)}, {bars.index[0]:%Y-%m-%d} .. {bars.index[-1]:%Y-%m-%d}"
-        f" ({len(bars)} bars, {elapsed:.2f} s)",
+        styled(
+            (cfg.name, "bold"),
+            f": {d['index']} {result.rule_text} -> {target_text(cfg)}, {bars.index[0]:%Y-%m-%d} .. "
+            f"{bars.index[-1]:%Y-%m-%d} ({len(bars)} bars, {elapsed:.2f} s)",
+        ),
         highlight=False,
     )
     out_c.print(metrics_table(result.metrics, "metrics (daily returns, 365 days a year)"))

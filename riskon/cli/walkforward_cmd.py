@@ -17,7 +17,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from riskon.cli.console import console
+from riskon.cli.console import console, styled
 from riskon.cli.tables import metrics_table
 from riskon.metrics import format_metric
 from riskon.pages.html import reports_dir
@@ -74,9 +74,11 @@ def walkforward_cmd(
     elapsed = time.perf_counter() - t0
     first, last = res.windows["test_start"].iloc[0], res.windows["test_end"].iloc[-1]
     out_c.print(
-        f"[bold]{res.name}[/]: walk-forward of sweep {res.sweep_id}, {len(res.windows)} {res.spec.mode} windows, "
-        f"out of sample {first:%Y-%m-%d} .. {last:%Y-%m-%d} ({len(res.returns)} days, {res.engine} engine, "
-        f"{elapsed:.1f} s)",
+        styled(
+            (res.name, "bold"),
+            f": walk-forward of sweep {res.sweep_id}, {len(res.windows)} {res.spec.mode} windows, out of sample "
+            f"{first:%Y-%m-%d} .. {last:%Y-%m-%d} ({len(res.returns)} days, {res.engine} engine, {elapsed:.1f} s)",
+        ),
         highlight=False,
     )
     out_c.print(windows_table(res))

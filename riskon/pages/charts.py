@@ -12,11 +12,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from riskon.pages.files import write_atomic
+from riskon.pages.html import literal_text
 
 
 def signal_chart(result, path: str | Path) -> Path:
     """Write a two-panel PNG: index close + ATH + confirmed signals; asset close + entries/exits."""
-    figure = signal_figure(result)
+    figure = literal_text(signal_figure(result))
     return write_atomic(path, lambda f: figure.savefig(f, format="png"))
 
 

@@ -86,10 +86,25 @@ def figure(fig: Figure, alt: str) -> str:
 
     if fig.canvas is None or not isinstance(fig.canvas, FigureCanvasAgg):
         FigureCanvasAgg(fig)
+    literal_text(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     return f'<img alt="{esc(alt)}" src="data:image/png;base64,{data}">'
+
+
+def literal_text(fig: Figure) -> Figure:
+    """Draw every text of ``fig`` as written: a name holding ``$`` (a symbol, a folder) is not TeX math.
+
+    Matplotlib parses text between two ``$`` as mathtext and fails on what isn't; none of riskon's labels
+    are meant as math, so every text artist is set to plain before the figure is drawn.
+    """
+    # matplotlib loads only when a chart is drawn
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
+    return fig
 
 
 def new_figure(width: float = 12, height: float = 5) -> Figure:
