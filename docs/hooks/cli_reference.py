@@ -6,8 +6,6 @@ replaces it with every command's ``--help`` text, so the reference can never dri
 
 from __future__ import annotations
 
-import io
-
 MARKER = "<!-- riskon-cli-reference -->"
 
 
@@ -20,20 +18,8 @@ def _walk(cmd, path: list[str]):
 
 
 def _help_text(cmd, ctx) -> str:
-    """The help exactly as the terminal shows it: typer prints it through rich, so capture that."""
-    from rich.console import Console
-    from typer import rich_utils
-
-    buf = io.StringIO()
-    make = rich_utils._get_rich_console
-    rich_utils._get_rich_console = lambda stderr=False: Console(
-        file=buf, width=100, color_system=None, force_terminal=False
-    )
-    try:
-        cmd.format_help(ctx, ctx.make_formatter())
-    finally:
-        rich_utils._get_rich_console = make
-    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()).strip("\n")
+    """The help exactly as the terminal shows it (plain text: the command tree has rich markup off)."""
+    return "\n".join(line.rstrip() for line in cmd.get_help(ctx).splitlines()).strip("\n")
 
 
 def render() -> str:

@@ -9,7 +9,7 @@ from feeds.loader import load
 from riskon.cli.console import console, styled
 from strategies import rules
 
-app = typer.Typer(help="Checks of rules and data.", no_args_is_help=True)
+app = typer.Typer(help="Checks of rules and data.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("lookahead")

@@ -17,6 +17,7 @@ from riskon.cli import (
     rules_cmd,
     run_cmd,
     status_cmd,
+    store_cmd,
     sweep_cmd,
     walkforward_cmd,
 )
@@ -27,6 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # help texts are plain: [sweep] and other brackets show as written
 )
 
 
@@ -56,3 +58,4 @@ app.command("report")(sweep_cmd.report_cmd)
 app.command("compare")(compare_cmd.compare_cmd)
 app.command("walkforward")(walkforward_cmd.walkforward_cmd)
 app.command("events")(events_cmd.events_cmd)
+app.add_typer(store_cmd.app, name="store")

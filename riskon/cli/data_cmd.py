@@ -14,7 +14,7 @@ from feeds.deadline import DEFAULT_DEADLINE
 from feeds.loader import csv_files, fetch, import_files
 from riskon.cli.console import console, styled
 
-app = typer.Typer(help="Fill, inspect and list the local price cache.", no_args_is_help=True)
+app = typer.Typer(help="Fill, inspect and list the local price cache.", no_args_is_help=True, rich_markup_mode=None)
 out = console(width=200)
 err = console(stderr=True, width=200)
 

@@ -18,6 +18,9 @@ from riskon.pages.html import reports_dir
 def run_cmd(
     config: Path = typer.Argument(..., help="A run config (TOML), e.g. runs/seed.toml."),
     out: Path = typer.Option(None, help="Output folder; default reports/<name>/."),
+    engine: str = typer.Option(
+        "backtrader", help="backtrader (the reference) or fast (the vectorised twin, equal to 1e-9)."
+    ),
     no_report: bool = typer.Option(
         False, "--no-report", help="Print only: no tear sheet or chart, and no files unless --out is given."
     ),
@@ -28,7 +31,9 @@ def run_cmd(
         cfg = replace(cfg, report={"tearsheet": False, "chart": False})
     out_c, err_c = console(width=160), console(stderr=True, width=160)
     t0 = time.perf_counter()
-    result = api.run(cfg, announce=lambda m: err_c.print(m, highlight=False))
+    if engine not in ("backtrader", "fast"):
+        raise typer.BadParameter(f"{engine!r}: choose backtrader or fast", param_hint="--engine")
+    result = api.run(cfg, engine=engine, announce=lambda m: err_c.print(m, highlight=False))
     elapsed = time.perf_counter() - t0
     bars, d = result.bars, cfg.data
     out_c.print(

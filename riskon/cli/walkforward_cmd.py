@@ -58,7 +58,7 @@ def windows_table(res: WalkForwardResult) -> Table:
 
 
 def walkforward_cmd(
-    config: Path = typer.Argument(..., help="A config with a \\[sweep] grid and a \\[walkforward] table."),
+    config: Path = typer.Argument(..., help="A config with a [sweep] grid and a [walkforward] table."),
     db: Path = typer.Option(DEFAULT_DB, help="DuckDB results store (the sweep runs first if it is not there)."),
     engine: str = typer.Option("auto", help="fast (vectorised), backtrader, or auto (fast when it can)."),
     out: Path = typer.Option(None, help="Output folder; default reports/<name>/."),
