@@ -114,7 +114,11 @@ class PBOResult:
 
     ``logits[c]`` is log(ω / (1 − ω)) for combination ``c``, where ω = (out-of-sample rank of the
     in-sample best) / (N + 1); ``is_best`` and ``oos_best`` are that strategy's objective in and out of
-    sample; ``pbo`` is the share of logits <= 0 (the in-sample winner at or below the out-of-sample median).
+    sample; ``pbo`` is the share of combinations where the in-sample winner is at or below the
+    out-of-sample median (logit <= 0). When several strategies tie exactly for the best in-sample score,
+    each counts for an equal share of its combination (``overfit[c]``, ``oos_loss[c]``: the shares of
+    the tied winners with logit <= 0 and with an out-of-sample score below 0), and ``logits``,
+    ``oos_best`` hold their means; ``tied`` counts the combinations with such a tie.
     """
 
     pbo: float
@@ -127,10 +131,15 @@ class PBOResult:
     is_best: np.ndarray = field(repr=False)
     oos_best: np.ndarray = field(repr=False)
     duplicates: int = 0
+    overfit: np.ndarray | None = field(default=None, repr=False)
+    oos_loss: np.ndarray | None = field(default=None, repr=False)
+    tied: int = 0
 
     @property
     def prob_oos_loss(self) -> float:
-        """Share of combinations in which the in-sample winner scores below 0 out of sample."""
+        """Share of combinations in which the in-sample winner scores below 0 out of sample (ties shared)."""
+        if self.oos_loss is not None:
+            return float(np.mean(self.oos_loss))
         return float(np.mean(self.oos_best < 0))
 
 
@@ -153,6 +162,39 @@ def _ranks_of_chosen(test: np.ndarray, chosen: np.ndarray) -> np.ndarray:
     return below + (equal + 1) / 2.0
 
 
+def _score_splits(r_is: np.ndarray, r_oos: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per split (row): in-sample best score, mean logit, mean out-of-sample score, overfit and loss shares,
+    and the number of tied in-sample winners.
+
+    The in-sample winner is every column with the row's best score (NaN scores count as -inf): tied
+    winners each count for an equal share, so the result does not depend on the order of the columns.
+    """
+    n = r_is.shape[1]
+    r_is = np.where(np.isnan(r_is), -np.inf, r_is)
+    best = np.argmax(r_is, axis=1)
+    top = r_is[np.arange(len(best)), best]
+    ties = (r_is == top[:, None]).sum(axis=1)
+    logit = _logit(_ranks_of_chosen(r_oos, best), n)
+    oos = r_oos[np.arange(len(best)), best]
+    overfit = (logit <= 0).astype("float64")
+    loss = (oos < 0).astype("float64")
+    for i in np.nonzero(ties > 1)[0]:  # rare: exact ties for the best in-sample score
+        cols = np.nonzero(r_is[i] == top[i])[0]
+        t = np.where(np.isnan(r_oos[i]), -np.inf, r_oos[i])
+        ordered = np.sort(t)
+        lo = np.searchsorted(ordered, t[cols], "left")
+        hi = np.searchsorted(ordered, t[cols], "right")
+        each = _logit(lo + (hi - lo + 1) / 2.0, n)
+        logit[i], oos[i] = each.mean(), r_oos[i, cols].mean()
+        overfit[i], loss[i] = np.mean(each <= 0), np.mean(r_oos[i, cols] < 0)
+    return top, logit, oos, overfit, loss, ties
+
+
+def _logit(rank: np.ndarray, n: int) -> np.ndarray:
+    omega = rank / (n + 1)
+    return np.log(omega / (1.0 - omega))
+
+
 def pbo(matrix, n_splits: int = 16, objective: Callable[[np.ndarray], np.ndarray] = sharpe) -> PBOResult:
     """Probability of backtest overfitting by combinatorially symmetric cross-validation.
 
@@ -162,9 +204,12 @@ def pbo(matrix, n_splits: int = 16, objective: Callable[[np.ndarray], np.ndarray
     cut into ``n_splits`` (S, even) contiguous blocks of ⌊T/S⌋ rows; the oldest T mod S rows are dropped
     so that every block, and so every train and test half, has the same length. For each of the
     C(S, S/2) ways to pick S/2 blocks as the training set (the rest is the test set, both in time order):
-    the strategy with the best ``objective`` in sample (ties: the lowest column) gets its out-of-sample
-    rank among all N (1 = worst; ties share their average rank; NaN scores rank lowest), ω = rank/(N+1),
-    logit = ln(ω / (1 − ω)). PBO is the share of logits <= 0.
+    the strategy with the best ``objective`` in sample gets its out-of-sample rank among all N (1 = worst;
+    ties share their average rank; NaN scores rank lowest), ω = rank/(N+1), logit = ln(ω / (1 − ω)). PBO
+    is the share of logits <= 0. Strategies tied exactly for the best in-sample score share their
+    combination equally (each counts 1/k of it; see ``PBOResult``), so no column order decides a tie.
+    Identical columns count once, and the remaining columns are put in one canonical order (by their
+    values) before any arithmetic: the same columns in any order give exactly the same result.
 
     ``objective`` maps a rows × N array to N scores, higher is better. ``sharpe`` (default), ``sortino``
     and ``log_growth`` are computed from per-block sums (fast); any other callable is called per split.
@@ -179,10 +224,12 @@ def pbo(matrix, n_splits: int = 16, objective: Callable[[np.ndarray], np.ndarray
     if m.shape[1] < 2:
         raise RobustnessError(f"PBO needs at least 2 strategies (columns), got {m.shape[1]}")
     # identical columns are one trial, not several: a swept parameter that never binds would otherwise
-    # tie every score and count as overfit (logit 0) in every combination
-    _, first = np.unique(m, axis=1, return_index=True)
-    duplicates = m.shape[1] - len(first)
-    m = m[:, np.sort(first)]
+    # tie every score and count as overfit (logit 0) in every combination. np.unique also sorts the
+    # columns by their values: one canonical order, so the arithmetic is the same for any input order
+    # (+ 0.0 turns -0.0 into 0.0, which compares equal but would keep the input order between them)
+    distinct = np.unique(m + 0.0, axis=1)
+    duplicates = m.shape[1] - distinct.shape[1]
+    m = distinct
     t_all, n = m.shape
     if n < 2:
         raise RobustnessError(
@@ -202,9 +249,7 @@ def pbo(matrix, n_splits: int = 16, objective: Callable[[np.ndarray], np.ndarray
     member = np.zeros((n_comb, n_splits), dtype="float64")
     member[np.repeat(np.arange(n_comb), half), combos.ravel()] = 1.0
     rows = half * block
-    is_best = np.empty(n_comb)
-    oos_best = np.empty(n_comb)
-    ranks = np.empty(n_comb)
+    parts = []  # per chunk of combinations: _score_splits' arrays
     fast = _ADDITIVE.get(objective)
     if fast is not None:
         stats_fn, finish = fast
@@ -214,29 +259,19 @@ def pbo(matrix, n_splits: int = 16, objective: Callable[[np.ndarray], np.ndarray
             sel = member[lo : lo + chunk]
             train = [sel @ b for b in blocks]
             test = [(1.0 - sel) @ b for b in blocks]  # not totals - train: a flat test half must sum to 0 exactly
-            r_is, r_oos = finish(train, rows), finish(test, rows)
-            r_is = np.where(np.isnan(r_is), -np.inf, r_is)
-            best = np.argmax(r_is, axis=1)
-            idx = np.arange(len(best))
-            is_best[lo : lo + chunk] = r_is[idx, best]
-            oos_best[lo : lo + chunk] = r_oos[idx, best]
-            ranks[lo : lo + chunk] = _ranks_of_chosen(r_oos, best)
+            parts.append(_score_splits(finish(train, rows), finish(test, rows)))
     else:
         cube = m.reshape(n_splits, block, n)
-        for c, train_blocks in enumerate(combos):
+        for train_blocks in combos:
             test_blocks = np.setdiff1d(np.arange(n_splits), train_blocks)
             r_is = np.asarray(objective(cube[train_blocks].reshape(rows, n)), dtype="float64")
             r_oos = np.asarray(objective(cube[test_blocks].reshape(rows, n)), dtype="float64")
             if r_is.shape != (n,) or r_oos.shape != (n,):
                 raise RobustnessError(f"the objective must return one score per strategy ({n}), got {r_is.shape}")
-            r_is = np.where(np.isnan(r_is), -np.inf, r_is)
-            best = int(np.argmax(r_is))
-            is_best[c], oos_best[c] = r_is[best], r_oos[best]
-            ranks[c] = _ranks_of_chosen(r_oos[None, :], np.array([best]))[0]
-    omega = ranks / (n + 1)
-    logits = np.log(omega / (1.0 - omega))
+            parts.append(_score_splits(r_is[None, :], r_oos[None, :]))
+    is_best, logits, oos_best, overfit, loss, ties = (np.concatenate(p) for p in zip(*parts, strict=True))
     return PBOResult(
-        pbo=float(np.mean(logits <= 0)),
+        pbo=float(np.mean(overfit)),
         logits=logits,
         n_combinations=n_comb,
         n_splits=n_splits,
@@ -246,4 +281,7 @@ def pbo(matrix, n_splits: int = 16, objective: Callable[[np.ndarray], np.ndarray
         is_best=is_best,
         oos_best=oos_best,
         duplicates=duplicates,
+        overfit=overfit,
+        oos_loss=loss,
+        tied=int((ties > 1).sum()),
     )

@@ -20,8 +20,10 @@ The standard normal comes from ``statistics.NormalDist`` (no SciPy dependency).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import tomllib
 from dataclasses import dataclass, field
 from statistics import NormalDist
 
@@ -29,7 +31,9 @@ import numpy as np
 import pandas as pd
 
 from riskon.analysis.overfitting import RETURN_OBJECTIVES, PBOResult, RobustnessError, pbo, sharpe
+from riskon.config import parse
 from riskon.metrics import PERIODS
+from riskon.sweeps.keys import entry_rules
 from riskon.sweeps.store import rank_runs, short_name
 
 #: The Euler–Mascheroni constant of the False Strategy theorem.
@@ -142,7 +146,7 @@ class SweepRobustness:
     sharpe_day: float
     skew: float
     kurtosis: float
-    n_trials: int
+    n_trials: int  # distinct trials: runs with identical daily returns count once
     sr_variance: float
     sr_star: float
     psr: float
@@ -153,6 +157,17 @@ class SweepRobustness:
     start: pd.Timestamp  # first and last day CSCV used (the common date range of the sweep's runs)
     end: pd.Timestamp
     per_run: pd.DataFrame = field(repr=False)
+    strategy: str = ""  # the rule(s), index and targets the trials share (``strategy_text``)
+    n_trial_runs: int = 0  # ok runs behind the distinct trials
+    trials_key: str = ""  # ``trials_key`` of the distinct trials the DSR was computed over
+
+    @property
+    def trials_text(self) -> str:
+        """The trial count and what it counts, as every report prints it."""
+        return (
+            f"{self.n_trials} distinct runs of {self.strategy} in the store (ok runs with identical daily "
+            f"returns count once; {self.n_trial_runs} ok runs in all)"
+        )
 
     @property
     def sharpe_annual(self) -> float:
@@ -170,7 +185,8 @@ class SweepRobustness:
             "sweep_id": self.sweep_id, "name": self.name, "objective": self.objective,
             "best_run_id": self.best_run_id, "n_ok": self.n_ok, "n_obs": self.n_obs,
             "sharpe_day": self.sharpe_day, "sharpe_annual": self.sharpe_annual, "skew": self.skew,
-            "kurtosis": self.kurtosis, "n_trials": self.n_trials, "sr_variance": self.sr_variance,
+            "kurtosis": self.kurtosis, "n_trials": self.n_trials, "n_trial_runs": self.n_trial_runs,
+            "strategy": self.strategy, "trials_key": self.trials_key, "sr_variance": self.sr_variance,
             "sr_star": self.sr_star, "psr": self.psr, "dsr": self.dsr, "pbo": self.pbo,
             "pbo_objective": self.pbo_objective,
             "n_combinations": self.cscv.n_combinations if self.cscv else 0,
@@ -196,19 +212,40 @@ def returns_matrix(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=pd.date_range(first, periods=total, freq="D"), columns=list(runs["run_id"]))
 
 
-def _sweep_and_trials(store, sweep_id: str) -> tuple[str, dict, str, dict[str, float]]:
-    """The sweep's name, spec and strategy key, and run id -> per-day Sharpe of every ok run of that strategy
-    across sweeps (the runs ``Store.count_trials`` counts), read in one connection."""
+def _sweep_and_trials(store, sweep_id: str) -> tuple[str, dict, str, str, pd.DataFrame]:
+    """The sweep's name, spec, strategy key and config text, and its strategy's distinct trials
+    (``Store.trials``: every ok run of that strategy key across sweeps, identical returns once)."""
     with store.connect(read_only=True) as con:
-        row = con.execute("SELECT name, spec, strategy_key FROM sweeps WHERE sweep_id = ?", [sweep_id]).fetchone()
-        if row is None:
-            raise RobustnessError(f"no sweep {sweep_id!r} in {store.path}")
-        rows = con.execute(
-            "SELECT r.run_id, r.sharpe FROM runs r JOIN sweeps s USING (sweep_id) "
-            "WHERE s.strategy_key = ? AND r.status = 'ok'",
-            [row[2]],
-        ).fetchall()
-    return row[0], json.loads(row[1]), row[2], {rid: _per_day(sr) for rid, sr in rows}
+        row = con.execute(
+            "SELECT name, spec, strategy_key, config_text FROM sweeps WHERE sweep_id = ?", [sweep_id]
+        ).fetchone()
+    if row is None:
+        raise RobustnessError(f"no sweep {sweep_id!r} in {store.path}")
+    return row[0], json.loads(row[1]), row[2], row[3], store.trials(row[2])
+
+
+def strategy_text(config_text: str) -> str:
+    """What a strategy key stands for, from a sweep's config: its entry rule(s), index and traded assets.
+
+    ``"ath_confirmed on ^RUT -> BTC-USD"``; ``"(config not readable)"`` when the text no longer parses
+    (a rule it names was removed since, or a test wrote no config).
+    """
+    if not (config_text or "").strip():
+        return "(config not readable)"
+    try:
+        cfg = parse(tomllib.loads(config_text), "the sweep's config")
+    except ValueError:  # ConfigError or TOMLDecodeError: an unknown rule, an old layout
+        return "(config not readable)"
+    return f"{' + '.join(entry_rules(cfg))} on {cfg.data['index']} -> {', '.join(cfg.target['assets'])}"
+
+
+def trials_key(fingerprints) -> str:
+    """A key for a set of distinct trials: the SHA-256 of their sorted return fingerprints (``Store.trials``).
+
+    Nothing stores a DSR: every report computes it from the store as it is. A caller that keeps one
+    keys it by this, so that another sweep adding trials makes it stale.
+    """
+    return hashlib.sha256(",".join(sorted(str(int(f)) for f in fingerprints)).encode()).hexdigest()[:16]
 
 
 def _per_day(annual_sharpe) -> float:
@@ -219,17 +256,19 @@ def sweep_robustness(store, sweep_id: str, n_splits: int = 16) -> SweepRobustnes
     """PSR(0) and DSR of a stored sweep's best run, and PBO over the sweep's stored daily returns.
 
     * Best run: the best ok run by the sweep's own objective and direction (ties: the smallest run id).
-    * Trials: every ok run of the same strategy (``strategy_key``: index, targets, entry rules) in the
-      store, across sweeps (``Store.count_trials``); each run once, however many sweeps share it. Should
-      some of this sweep's own runs have been stored first under another strategy key, they are added.
+    * Trials: the distinct trials of the same strategy (``strategy_key``: index, targets, entry rules)
+      in the store, across sweeps (``Store.trials``): every ok run linked to a sweep of that key, runs
+      with identical daily returns counted once, however many sweeps or run ids share them. The count is
+      read from the store each time (``trials_key`` names the set), so another sweep's trials are in it.
     * Sharpe variance: sample variance (ddof=1) of those trials' per-day Sharpe ratios (stored annualised
-      Sharpe / sqrt(365)); runs whose Sharpe is undefined (returns that never vary) count as trials but
-      do not enter the variance.
+      Sharpe / sqrt(365)); trials whose Sharpe is undefined (returns that never vary) count but do not
+      enter the variance.
     * PSR(0) and DSR on the best run's stored returns; PBO by ``pbo`` over the sweep's ok runs, aligned
       on dates (the common date range of all runs), scored by the sweep's objective when it is a
-      function of daily returns (sharpe, sortino, cagr, total_return), else by Sharpe (``pbo_objective``).
+      function of daily returns (sharpe, sortino, cagr, total_return), else by Sharpe (``pbo_objective``);
+      ``pbo`` shares exact in-sample ties, so the order of the runs does not matter.
     """
-    name, spec, _key, trials = _sweep_and_trials(store, sweep_id)
+    name, spec, _key, config_text, trials = _sweep_and_trials(store, sweep_id)
     objective, direction = spec.get("objective", "sharpe"), spec.get("direction", "maximize")
     runs = store.runs(sweep_id, with_returns=True)
     ok = runs[runs["status"] == "ok"] if len(runs) else runs
@@ -241,11 +280,8 @@ def sweep_robustness(store, sweep_id: str, n_splits: int = 16) -> SweepRobustnes
         raise RobustnessError(f"no run of sweep {name!r} has a {objective} value")
     best = ranked.iloc[0]
     sr, skew, kurt, n_obs = moments(best["returns"])
-    # this sweep's runs may have been stored first by a sweep with another strategy key (e.g. when the rule
-    # itself is swept): they are trials all the same
-    trials.update({rid: _per_day(sr) for rid, sr in zip(ok["run_id"], ok["sharpe"], strict=True) if rid not in trials})
-    n_trials = len(trials)  # = Store.count_trials(key) unless runs were added just above
-    trial_sr = np.array(list(trials.values()), dtype="float64")
+    n_trials = len(trials)
+    trial_sr = np.array([_per_day(v) for v in trials["sharpe"]], dtype="float64")
     trial_sr = trial_sr[np.isfinite(trial_sr)]
     var = float(np.var(trial_sr, ddof=1)) if trial_sr.size > 1 else math.nan
     sr_star = expected_max_sharpe(n_trials, var) if not math.isnan(var) else math.nan
@@ -278,7 +314,8 @@ def sweep_robustness(store, sweep_id: str, n_splits: int = 16) -> SweepRobustnes
         kurtosis=kurt, n_trials=n_trials, sr_variance=var, sr_star=sr_star, psr=psr, dsr=dsr, cscv=cscv,
         pbo_objective=pbo_objective, pbo_note=note,
         start=start, end=common.index[-1] if len(common) else pd.NaT,
-        per_run=pd.DataFrame(per_run, columns=["run_id", "psr", "dsr"]),
+        per_run=pd.DataFrame(per_run, columns=["run_id", "psr", "dsr"]), strategy=strategy_text(config_text),
+        n_trial_runs=int(trials["runs"].sum()), trials_key=trials_key(trials["fingerprint"]),
     )  # fmt: skip
 
 
@@ -287,7 +324,7 @@ def summary_lines(res: SweepRobustness) -> list[str]:
     params = ", ".join(f"{k}={v}" for k, v in res.best_params.items())
     lines = [
         f"robustness of {res.name}: best by {res.objective} is {res.best_run_id[:12]} ({params})",
-        f"  trials: {res.n_trials} runs of this strategy in the store ({res.n_ok} ok in this sweep); "
+        f"  trials: {res.trials_text}; {res.n_ok} ok runs in this sweep; "
         f"variance of their daily Sharpe {res.sr_variance:.3g}",
         f"  best Sharpe: {res.sharpe_annual:.2f} annualised = {res.sharpe_day:.4f} per day over {res.n_obs} days "
         f"(skew {res.skew:.2f}, kurtosis {res.kurtosis:.1f})",
@@ -301,6 +338,7 @@ def summary_lines(res: SweepRobustness) -> list[str]:
             f"{c.n_periods // c.n_splits} days, {res.start:%Y-%m-%d}..{res.end:%Y-%m-%d}, "
             f"{c.n_strategies} distinct runs"
             + (f" after {c.duplicates} with identical returns" if c.duplicates else "")
+            + (f", exact in-sample ties shared in {c.tied}" if c.tied else "")
             + f", by {res.pbo_objective}); the in-sample best scores below 0 out of sample "
             f"in {_pct(c.prob_oos_loss)}"
         )

@@ -49,7 +49,7 @@ def robustness_section(store: Store, sweep_id: str) -> list[str]:
         return [f'<p class="note">Robustness not computed: {esc(one_line(e))}</p>']
     annual = math.sqrt(365)
     rows = [
-        ("trials: ok runs of this strategy in the store (all sweeps)", f"{res.n_trials}"),
+        ("trials: distinct runs of this strategy in the store (all sweeps)", res.trials_text),
         ("ok runs in this sweep", f"{res.n_ok}"),
         ("best run", f"{res.best_run_id[:12]}"),
         ("best run's Sharpe (365)", _fmt_num(res.sharpe_annual, "{:.2f}")),

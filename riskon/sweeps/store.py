@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from riskon.metrics import METRICS
+from riskon.sweeps import locks
 
 DEFAULT_DB = Path("runs") / "riskon.duckdb"
 #: Seconds to keep retrying while another process holds the database.
@@ -151,16 +152,45 @@ class Store:
 
     @contextlib.contextmanager
     def connect(self, read_only: bool = False):
-        """An open connection, retried while another process holds the file."""
+        """An open connection. A writer announces itself and new readers wait for it (``riskon.sweeps.locks``);
+        either retries while another process still holds the file."""
         if read_only and not self.path.exists():
             raise FileNotFoundError(f"no results database at {self.path}; run `riskon sweep CONFIG` first")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"{self.path}: cannot create its folder: {e.strerror}; choose another --db") from None
+        try:
+            if read_only:
+                locks.wait_for_writer(self.path, self.timeout)
+                intent = contextlib.nullcontext()
+            else:
+                intent = locks.writing(self.path, self.timeout)
+            with intent:
+                con = self._open(read_only)
+                try:
+                    con.execute("SET enable_progress_bar = false")  # DuckDB's bar would land inside a report
+                    if not read_only:
+                        self._check_schema(con)
+                        con.execute(SCHEMA)
+                        con.execute(
+                            "INSERT INTO store_meta VALUES ('schema', ?) ON CONFLICT DO NOTHING", [SCHEMA_VERSION]
+                        )
+                    yield con
+                finally:
+                    con.close()
+        except locks.LockTimeout as e:
+            raise StoreBusy(str(e)) from None
+        except OSError as e:  # the side lock files of a read-only or full folder
+            raise StoreError(f"{self.path}: {e.strerror or e}; choose another --db") from None
+
+    def _open(self, read_only: bool):
+        """The DuckDB connection, retried while another process holds the file (up to ``timeout``)."""
         deadline = time.monotonic() + self.timeout
         delay = 0.02
         while True:
             try:
-                con = duckdb.connect(str(self.path), read_only=True) if read_only else _open_for_writing(self.path)
-                break
+                return duckdb.connect(str(self.path), read_only=True) if read_only else _open_for_writing(self.path)
             except duckdb.Error as e:
                 if "lock" not in str(e).lower() or time.monotonic() > deadline:
                     if "lock" in str(e).lower():
@@ -170,14 +200,6 @@ class Store:
                     raise StoreError(f"{self.path} cannot be opened as a riskon results database: {e}") from None
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 1.5, 0.5)
-        try:
-            if not read_only:
-                self._check_schema(con)
-                con.execute(SCHEMA)
-                con.execute("INSERT INTO store_meta VALUES ('schema', ?) ON CONFLICT DO NOTHING", [SCHEMA_VERSION])
-            yield con
-        finally:
-            con.close()
 
     def _check_schema(self, con) -> None:
         tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
@@ -208,7 +230,8 @@ class Store:
             return set()
         with self.connect() as con:
             rows = con.execute(
-                "SELECT run_id FROM sweep_runs JOIN runs USING (run_id) WHERE sweep_runs.sweep_id = ? AND status = 'ok'",
+                "SELECT run_id FROM sweep_runs JOIN runs USING (run_id) "
+                "WHERE sweep_runs.sweep_id = ? AND status = 'ok'",
                 [sweep_id],
             ).fetchall()
         return {r[0] for r in rows}
@@ -338,14 +361,28 @@ class Store:
             row["bench"] = pd.Series(list(row["bench"]), index=idx, name="buy_and_hold")
         return row
 
-    def count_trials(self, strategy_key: str) -> int:
-        """Runs of one strategy across every sweep in the store (for the deflated Sharpe ratio)."""
+    def trials(self, strategy_key: str) -> pd.DataFrame:
+        """The distinct trials of one strategy across every sweep in the store (for the deflated Sharpe ratio).
+
+        A trial is an ok run linked to any sweep of ``strategy_key``; runs with identical daily returns (same
+        start, same values) are one trial, however many sweeps or run ids share them. One row per trial,
+        by run id: ``run_id`` (the smallest of its runs), its ``sharpe``, ``runs`` (how many runs share
+        those returns) and ``fingerprint`` (a hash of the returns, for ``trials_key``).
+        """
         with self.connect(read_only=True) as con:
             return con.execute(
-                "SELECT count(*) FROM runs r JOIN sweeps s USING (sweep_id) "
-                "WHERE s.strategy_key = ? AND r.status = 'ok'",
+                "WITH t AS (SELECT r.run_id, r.sharpe, r.returns_start, r.returns FROM runs r "
+                "WHERE r.status = 'ok' AND r.run_id IN (SELECT l.run_id FROM sweep_runs l JOIN sweeps s "
+                "USING (sweep_id) WHERE s.strategy_key = ?)) "
+                "SELECT min(run_id) AS run_id, arg_min(sharpe, run_id) AS sharpe, count(*) AS runs, "
+                "hash(returns_start, returns, min(run_id) FILTER (WHERE returns IS NULL)) AS fingerprint "
+                "FROM t GROUP BY returns_start, returns, CASE WHEN returns IS NULL THEN run_id END ORDER BY run_id",
                 [strategy_key],
-            ).fetchone()[0]
+            ).df()
+
+    def count_trials(self, strategy_key: str) -> int:
+        """How many distinct trials one strategy has in the store (``trials``: identical returns count once)."""
+        return len(self.trials(strategy_key))
 
 
 def rank_runs(runs: pd.DataFrame, objective: str, direction: str = "maximize") -> pd.DataFrame:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from strategies.indicators import prior_high
 from strategies.params import Param
-from strategies.rules import Rule, prior_high
+from strategies.rules import Rule
 
 
 class AthConfirmed(Rule):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from strategies.indicators import sma
 from strategies.params import Param
-from strategies.rules import Rule, sma
+from strategies.rules import Rule
 
 
 class IndexAboveMa(Rule):

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from riskon.analysis.robustness import deflated_sharpe, summary_lines, sweep_robustness
+from riskon.pages.robustness_page import robustness_section
 from riskon.sweeps.store import Store
 
 CONFIG = """name = "{name}"
@@ -97,3 +98,15 @@ def test_the_same_values_on_other_dates_are_another_trial(tmp_path):
     write_sweep(store, "s2", {"a_later": A}, start="2020-01-02")
     assert store.count_trials("k") == 3
     assert store.count_trials("unknown") == 0
+
+
+def test_the_sweep_page_names_the_count_and_the_rule(tmp_path):
+    store = Store(tmp_path / "p.duckdb")
+    write_sweep(store, "s1", {"a": A, "b": B, "c": C})
+    write_sweep(store, "s2", {"a2": A, "f": F})
+    html = "".join(robustness_section(store, "s1"))
+    assert "<th>trials: distinct runs of this strategy in the store (all sweeps)</th>" in html
+    assert (
+        "<td>4 distinct runs of ath_confirmed on ^RUT -&gt; BTC-USD in the store (ok runs with identical daily "
+        "returns count once; 5 ok runs in all)</td>"
+    ) in html

@@ -28,7 +28,7 @@ from feeds.align import align, session_frame
 from feeds.loader import load
 from riskon.config import ConfigError, parse
 from riskon.runner import run
-from strategies import compose, lookahead, rules
+from strategies import compose, indicators, lookahead, rules
 from strategies.backtest import TRADE_COLUMNS, check_accounting
 from strategies.params import Param
 from strategies.rules import Rule
@@ -322,7 +322,7 @@ class MaCross(Rule):
 
     def compute(self, sessions: pd.DataFrame) -> pd.DataFrame:
         close = sessions["idx_close"]
-        fast, slow = rules.sma(close, self.values["fast"]), rules.sma(close, self.values["slow"])
+        fast, slow = indicators.sma(close, self.values["fast"]), indicators.sma(close, self.values["slow"])
         return pd.DataFrame({"signal": (fast > slow).to_numpy()}, index=sessions.index)
 
 
