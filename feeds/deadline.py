@@ -1,7 +1,9 @@
 """Run a network call in a child process with a hard deadline that really ends it.
 
 yfinance's cookie fetch ignores its own timeout and a thread cannot be killed,
-so the call runs in a forked process that is terminated when time is up.
+so the call runs in a forked process that is terminated when time is up. The child prints
+nothing of its own: third-party warnings and log lines are silenced there (``feeds.quiet``),
+and whatever it has to say comes back to the parent as a value or one error line.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from feeds.errors import DataError, NetworkError
+from feeds.quiet import quiet_libraries
 
 #: Seconds a single fetch may take before it is cut off.
 DEFAULT_DEADLINE = 20.0
@@ -19,7 +22,9 @@ DEFAULT_DEADLINE = 20.0
 
 def _child(conn, fn, args, kwargs) -> None:
     try:
-        conn.send(("ok", fn(*args, **kwargs)))
+        with quiet_libraries():  # the child shares the terminal: only the parent speaks
+            value = fn(*args, **kwargs)
+        conn.send(("ok", value))
     except (DataError, NetworkError) as e:
         conn.send((type(e).__name__, str(e)))
     except BaseException as e:  # report anything, the parent turns it into one line

@@ -12,13 +12,17 @@ from typing import Any
 
 import pandas as pd
 
+from feeds.advice import no_network, unknown_symbol
 from feeds.errors import DataError, NetworkError
 from feeds.frame import SeriesMeta, attach, timeframe_delta
+from feeds.quiet import quiet_libraries
 from feeds.symbols import split_exchange_symbol
 from feeds.validate import DataWarning, validate
 
 #: Times a rate-limited request is retried before giving up.
 RATE_LIMIT_RETRIES = 5
+#: Loggers a ccxt request may write to (their records are kept, not printed).
+LOGGERS = ("ccxt", "urllib3", "requests")
 
 
 def make_exchange(name: str, timeout_ms: int = 10_000) -> Any:
@@ -73,7 +77,8 @@ def fetch_ccxt(
     retries = 0
     while since < end_ms:
         try:
-            batch = ex.fetch_ohlcv(pair, timeframe, since=since, limit=limit)
+            with quiet_libraries(*LOGGERS):  # ccxt's and urllib3's warnings and log lines stay off the terminal
+                batch = ex.fetch_ohlcv(pair, timeframe, since=since, limit=limit)
         except (ccxt.RateLimitExceeded, ccxt.DDoSProtection) as e:
             retries += 1
             if retries > RATE_LIMIT_RETRIES:
@@ -81,9 +86,17 @@ def fetch_ccxt(
             sleep(max(getattr(ex, "rateLimit", 1000), 1000) / 1000 * 2 ** (retries - 1))
             continue
         except ccxt.BadSymbol:
-            raise DataError(f"{ex_name} does not list {pair}; check the pair (e.g. BTC/USDT)") from None
-        except ccxt.NetworkError as e:
-            raise NetworkError(f"{symbol}: {ex_name} did not answer ({type(e).__name__})") from None
+            raise DataError(
+                unknown_symbol(symbol, ex_name, f"{ex_name} does not list {pair}", f"e.g. {ex_name}:BTC/USDT")
+            ) from None
+        except ccxt.ExchangeNotAvailable as e:  # it answered, with 5xx or "restricted location": its words count
+            said = str(e).splitlines()[0][:160] if str(e) else ""
+            raise NetworkError(
+                no_network(symbol, timeframe, ex_name, f"ExchangeNotAvailable: {said}".rstrip(": "),
+                           cause=f"{ex_name} is unavailable from here (down, or refusing this location)")
+            ) from None  # fmt: skip
+        except ccxt.NetworkError as e:  # ccxt's own text is "binance GET https://...": the type says it all
+            raise NetworkError(no_network(symbol, timeframe, ex_name, type(e).__name__)) from None
         except ccxt.ExchangeError as e:
             raise NetworkError(f"{symbol}: {ex_name} refused the request: {str(e)[:200]}") from None
         retries = 0

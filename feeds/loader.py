@@ -2,7 +2,8 @@
 
 ``load`` is what backtests call: the cached series, or — on first use — the
 cache filled from ``RISKON_DATA`` (a folder of CSV files) when it is set,
-otherwise from Yahoo or the exchange. It always says where data came from.
+otherwise from Yahoo or the exchange. It always says where data came from,
+and a download says so before it starts (it can take up to its deadline).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from feeds.advice import IMPORT_HINT
 from feeds.cache import Cache
 from feeds.csv_source import read_csv
 from feeds.deadline import DEFAULT_DEADLINE, call_with_deadline
@@ -185,6 +187,12 @@ def _fetch_frame(symbol: str, timeframe: str, start, end):
     return fetch_yahoo(symbol, start, end, interval=timeframe)
 
 
+def source_name(symbol: str) -> str:
+    """Where ``symbol`` is downloaded from: ``Yahoo``, or the exchange of a pair (``binance``)."""
+    parts = split_exchange_symbol(symbol)
+    return parts[0] if parts else "Yahoo"
+
+
 def fetch(
     symbol: str,
     timeframe: str = "1d",
@@ -192,16 +200,26 @@ def fetch(
     end: str | None = None,
     cache: Cache | None = None,
     deadline: float = DEFAULT_DEADLINE,
+    announce: Callable[[str], None] | None = None,
 ) -> Filled:
     """Fetch a series from its source (Yahoo or ccxt) into the cache, only the missing tail if cached.
 
-    The network call runs under a hard deadline; on any failure the cache is untouched.
+    The network call runs under a hard deadline; on any failure the cache is untouched. ``announce``
+    is told before the attempt starts ("downloading BTC-USD (1d) from Yahoo: all history ..."), so a
+    wait of up to ``deadline`` seconds is never a silent one.
     """
     cache = cache or Cache()
     symbol, timeframe = canonical_symbol(symbol), canonical_timeframe(timeframe)
+    span = "all history" if start is None else f"from {str(start)[:10]}"
     if start is None and cache.has(symbol, timeframe):
         # re-fetch the last stored bar: it must agree, and proves the series joins up
         start = pd.Timestamp(cache.meta(symbol, timeframe)["last"]).isoformat()
+        span = f"the bars from {start[:10]} on"
+    if end is not None:
+        span += f" to {str(end)[:10]}"
+    if announce:
+        src = source_name(symbol)
+        announce(f"downloading {symbol} ({timeframe}) from {src}: {span} (gives up after {deadline:g} s) ...")
     frame, warnings = call_with_deadline(
         _fetch_frame, symbol, timeframe, start, end, deadline=deadline, what=f"fetching {symbol}"
     )
@@ -247,6 +265,34 @@ def find_in_data_dir(symbol: str, timeframe: str, folder: Path) -> Path | None:
     return _inside(guess, folder) if guess.is_file() else None
 
 
+def fill_from_data_dir(
+    symbol: str,
+    timeframe: str = "1d",
+    cache: Cache | None = None,
+    announce: Callable[[str], None] | None = None,
+) -> Filled | None:
+    """Import ``symbol`` into the cache from its file in ``RISKON_DATA``, as ``load`` does on first use.
+
+    Returns None (and changes nothing) when ``RISKON_DATA`` is unset or has no file for the series;
+    a ``RISKON_DATA`` that is not a folder, or a bad file, is a one-line ``DataError``. ``announce``
+    gets one line naming the file and the rows filled.
+    """
+    cache = cache or Cache()
+    symbol, timeframe = canonical_symbol(symbol), canonical_timeframe(timeframe)
+    folder = data_dir()
+    if folder is None:
+        return None
+    if not folder.is_dir():
+        raise DataError(f"RISKON_DATA={folder} is not a folder; point it at a folder of CSV files")
+    path = find_in_data_dir(symbol, timeframe, folder)
+    if path is None:
+        return None
+    filled = import_file(path, symbol=symbol, cache=cache)
+    if announce:
+        announce(f"cache: filled {symbol} from {path} ({filled.meta['rows']} rows)")
+    return filled
+
+
 def load(
     symbol: str,
     timeframe: str = "1d",
@@ -254,28 +300,28 @@ def load(
     announce: Callable[[str], None] | None = None,
     deadline: float = DEFAULT_DEADLINE,
 ) -> pd.DataFrame:
-    """The cached series for ``symbol``, filling the cache first if it is not there yet."""
+    """The cached series for ``symbol``, filling the cache first if it is not there yet.
+
+    From ``RISKON_DATA`` when it is set (:func:`fill_from_data_dir`), otherwise by a download
+    (:func:`fetch`); ``announce`` hears of either, a download before it starts.
+    """
     cache = cache or Cache()
     timeframe_delta(timeframe)  # validates the timeframe string (a ValueError, as before)
     symbol, timeframe = canonical_symbol(symbol), canonical_timeframe(timeframe)
     if not cache.has(symbol, timeframe):
         folder = data_dir()
         if folder is not None:
-            if not folder.is_dir():
-                raise DataError(f"RISKON_DATA={folder} is not a folder; point it at a folder of CSV files")
-            path = find_in_data_dir(symbol, timeframe, folder)
-            if path is None:
+            if fill_from_data_dir(symbol, timeframe, cache, announce) is None:
                 raise DataError(
                     f"{symbol} ({timeframe}) is not cached and RISKON_DATA={folder} has no file for it "
                     f"(expected {filename_for(symbol, timeframe)}); add one or unset RISKON_DATA to download"
                 )
-            filled = import_file(path, symbol=symbol, cache=cache)
-            if announce:
-                announce(f"cache: filled {symbol} from {path} ({filled.meta['rows']} rows)")
         else:
             try:
-                filled = fetch(symbol, timeframe, cache=cache, deadline=deadline)
+                filled = fetch(symbol, timeframe, cache=cache, deadline=deadline, announce=announce)
             except NetworkError as e:
+                if IMPORT_HINT in str(e):  # the source's own line already says how to go on without it
+                    raise
                 raise NetworkError(
                     f"{e}. The cache is unchanged; import files with `riskon data import PATH` "
                     "or set RISKON_DATA to a folder of CSV files"

@@ -11,7 +11,9 @@ from rich.table import Table
 
 from feeds.cache import Cache
 from feeds.deadline import DEFAULT_DEADLINE
-from feeds.loader import csv_files, fetch, import_files
+from feeds.errors import DataError
+from feeds.loader import csv_files, data_dir, fetch, fill_from_data_dir, import_files
+from feeds.symbols import canonical_symbol, canonical_timeframe, filename_for
 from riskon.cli.console import console, styled
 
 app = typer.Typer(help="Fill, inspect and list the local price cache.", no_args_is_help=True, rich_markup_mode=None)
@@ -50,9 +52,13 @@ def fetch_cmd(
     cache = Cache()
     with _progress() as prog:
         task = prog.add_task("fetching", total=len(symbols))
+
+        def say(line: str) -> None:  # the attempt, on the live status line (a log gets the result line only)
+            prog.update(task, description=escape(line), refresh=True)
+
         for sym in symbols:
             prog.update(task, description=escape(f"fetching {sym}"))
-            filled = fetch(sym, timeframe, start, end, cache=cache, deadline=deadline)
+            filled = fetch(sym, timeframe, start, end, cache=cache, deadline=deadline, announce=say)
             prog.advance(task)
             _print_warnings(filled.warnings)
             out.print(
@@ -125,8 +131,18 @@ def show_cmd(
     timeframe: str = typer.Option("1d", "--timeframe", "-t"),
     rows: int = typer.Option(5, help="Rows to show from each end."),
 ) -> None:
-    """Show a cached series' metadata and its first and last rows."""
+    """Show a cached series' metadata and its first and last rows (filled from RISKON_DATA first, as run does)."""
     cache = Cache()
+    if not cache.has(symbol, timeframe):
+        # as `riskon run` does: a series missing from the cache is imported from RISKON_DATA, announced
+        filled = fill_from_data_dir(symbol, timeframe, cache, announce=lambda m: err.print(m, highlight=False))
+        folder = data_dir()
+        if filled is None and folder is not None:
+            sym, tf = canonical_symbol(symbol), canonical_timeframe(timeframe)
+            raise DataError(
+                f"{sym} ({tf}) is not in the cache {cache.root} and RISKON_DATA={folder} has no file for it "
+                f"(expected {filename_for(sym, tf)}); run `riskon data fetch {sym}` or `riskon data import FILE`"
+            )
     meta = cache.info(symbol, timeframe)  # rows, first and last bar recomputed from the data, not the sidecar
     frame = cache.read(symbol, timeframe)
     for k in ("symbol", "source", "timeframe", "tz", "first", "last", "rows", "fingerprint", "fetched_at"):

@@ -17,7 +17,7 @@ import riskon.config as config_mod
 from riskon.analysis.episodes import EventStudy, event_study, settings_from, shown_episodes
 from riskon.cli.console import console, styled
 from riskon.pages import html
-from riskon.pages.events_page import ci_text, day_text, headline, pct_text, write_events_page
+from riskon.pages.events_page import ci_text, day_text, episode_count_text, headline, pct_text, write_events_page
 
 
 # -------------------------------------------------------------------------------------------- terminal
@@ -93,12 +93,10 @@ def events_cmd(
     t0 = time.perf_counter()
     study = event_study(cfg, settings, announce=lambda m: err_c.print(m, highlight=False))
     elapsed = time.perf_counter() - t0
-    shown = shown_episodes(study)
     out_c.print(
         styled(
             (cfg.name, "bold"),
-            f": {len(study.episodes)} {cfg.data['index']} episodes since {day_text(study.sessions.index[0])} "
-            f"({len(shown)} within the coins' data), {len(study.signals)} signals, coins {', '.join(study.assets)} "
+            f": {episode_count_text(study)}; {len(study.signals)} signals, coins {', '.join(study.assets)} "
             f"({elapsed:.2f} s)",
         ),
         highlight=False,

@@ -33,6 +33,33 @@ def day_text(ts: object) -> str:
     return "-" if pd.isna(ts) else pd.Timestamp(ts).strftime("%Y-%m-%d")
 
 
+def episode_count_text(study: EventStudy) -> str:
+    """The episode count in words: all episodes, those overlapping the coins' data, and which of those lack a signal.
+
+    ``23 ^RUT episodes since 1987-09-10; 7 overlap the coins' data, 6 with a first signal; #17 from
+    2013-01-02 has no signal (it began before the coins' data)``: the words and the numbers of the
+    episode table agree, and the episode without a first-signal return is named with the reason.
+    """
+    n = f"{len(study.episodes)} {study.index_symbol} episodes since {day_text(study.sessions.index[0])}"
+    shown = shown_episodes(study)
+    if not len(study.episodes) or not study.prices:
+        return n
+    first = min(p.index[0] for p in study.prices.values()).tz_convert("UTC").tz_localize(None).normalize()
+    lacking = []
+    for e in shown[shown["signal"].isna()].itertuples():
+        name = f"#{e.episode} from {day_text(e.start)}"
+        if pd.Timestamp(e.start) >= first:
+            lacking.append(f"{name} has no signal")
+        elif e.signals:
+            lacking.append(f"{name} has no first signal (it began before the coins' data; its {e.signals} "
+                           "signal(s) count in 'every signal')")  # fmt: skip
+        else:
+            lacking.append(f"{name} has no signal (it began before the coins' data)")
+    with_signal = len(shown) - len(lacking)
+    text = f"{n}; {len(shown)} overlap the coins' data, {with_signal} with a first signal"
+    return "; ".join([text, *lacking])
+
+
 def returns_chart(study: EventStudy):
     """Per coin: mean forward return per horizon (episodes, every signal, all days) with intervals, episode dots."""
     # matplotlib loads only when a chart is drawn
@@ -201,7 +228,8 @@ def events_page(study: EventStudy, description: str = "") -> str:
         f"<h2>{esc(study.index_symbol)} record-close episodes</h2>",
         f"<p>A record close after at least {st.drought} sessions without one starts an episode; 'drought' counts "
         "sessions since the prior record close; 'signal' is the entry rule's first signal in the episode. "
-        "All episodes of the index's history are listed; coins have data only for the later ones.</p>",
+        "All episodes of the index's history are listed; coins have data only for the later ones: "
+        f"{esc(episode_count_text(study))}.</p>",
         html.table(
             study.episodes.drop(columns=["start_pos", "end_pos"]).assign(
                 **{

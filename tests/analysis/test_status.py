@@ -197,7 +197,10 @@ OFFLINE = textwrap.dedent(
 )
 
 
-def test_latest_data_is_the_default_and_cli_prints_the_same_rows(rut):
+def test_latest_data_is_the_default_and_cli_prints_the_same_rows(rut, monkeypatch):
+    from riskon.analysis import signal_state
+
+    monkeypatch.setattr(signal_state, "utc_now", lambda: pd.Timestamp("2026-12-03 12:00", tz="UTC"))  # one clock
     st = riskon.status(SEED)
     assert st.index_session == pd.Timestamp(rut[-1][0])
     assert st.asof == pd.Timestamp("2026-08-21", tz="UTC")  # BTC-USD.csv's last day
@@ -227,9 +230,12 @@ def test_refresh_offline_fails_with_the_same_line_as_data_fetch(tmp_path, monkey
     fetch = CliRunner().invoke(app, ["data", "fetch", "^RUT"])
     assert fetch.exit_code != 0 and fetch.exception is not None
     lines = [line for line in status.stderr.splitlines() if line.strip()]
-    assert lines == [f"error: {fetch.exception}"]
-    assert lines == ["error: Yahoo download of ^RUT failed: ConnectionError: Failed to resolve "
-                     "'query2.finance.yahoo.com'"]  # fmt: skip
+    assert lines == ["downloading ^RUT (1d) from Yahoo: all history (gives up after 20 s) ...",
+                     f"error: {fetch.exception}"]  # fmt: skip
+    assert lines[1] == ("error: ^RUT: Yahoo did not answer (ConnectionError: Failed to resolve "
+                        "'query2.finance.yahoo.com'): no network; the cache is unchanged. Check the connection, "
+                        "or use a CSV file: put RUT.csv in the folder RISKON_DATA names, or run "
+                        "`riskon data import FILE`")  # fmt: skip
     assert status.returncode == 3
     assert "Traceback" not in status.stderr + status.stdout
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").glob("*.parquet"))

@@ -264,8 +264,9 @@ def test_fetch_yahoo_curl_error_is_one_line_network_error(downloads):
         fetch_yahoo("^RUT")
     msg = str(err.value)
     assert msg == (
-        "Yahoo download of ^RUT failed: ConnectionError: Failed to perform, curl: (6) "
-        "Could not resolve host: fc.yahoo.com."
+        "^RUT: Yahoo did not answer (ConnectionError: Could not resolve host: fc.yahoo.com): no network; the cache is "
+        "unchanged. Check the connection, or use a CSV file: put RUT.csv in the folder RISKON_DATA names, or run "
+        "`riskon data import FILE`"
     )
 
 
