@@ -3,6 +3,11 @@
 The frame handed in is already aligned in pandas (backtrader's own multi-feed
 synchronisation would repeat Friday's index bar on weekends). Bars are stamped
 with their *open* time, so backtrader's dates are the bars' own dates.
+
+``idx_session`` (the index session a bar sees) is a float line like backtrader's own
+``datetime``: the session date at 00:00 in backtrader's ``date2num`` encoding (days since
+0001-01-01, plus one), so ``bt.num2date(data.idx_session[0]).date()`` is the session date;
+NaN on bars that see no session yet.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import pandas as pd
 from feeds.btcompat import bt
 
 #: The extra lines every riskon feed carries beside OHLCV.
-EXTRA_LINES = ("idx_close", "idx_ath", "idx_age", "event", "event_level", "exit_signal", "t_days")
+EXTRA_LINES = ("idx_close", "idx_ath", "idx_age", "idx_session", "event", "event_level", "exit_signal", "t_days")
 
 
 class IndexCryptoData(bt.feeds.PandasData):
@@ -26,6 +31,7 @@ class IndexCryptoData(bt.feeds.PandasData):
         ("idx_close", -1),  # index close seen by the bar
         ("idx_ath", -1),  # index all-time high (full history) seen by the bar
         ("idx_age", -1),  # days from that index close to this bar's close
+        ("idx_session", -1),  # the index session seen, as backtrader's date2num of its date (NaN: none yet)
         ("event", -1),  # 1.0 on bars where a confirming session became visible
         ("event_level", -1),  # the break level behind the event
         ("exit_signal", -1),  # 1.0 where the composed exit rule is true
@@ -45,11 +51,23 @@ def feed_frame(prices: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
     for col in EXTRA_LINES:
         if col == "t_days":
             df[col] = lines.index.as_unit("us").asi8 / 86_400_000_000
+        elif col == "idx_session" and col in lines.columns:
+            df[col] = session_numbers(lines[col])
         elif col in lines.columns:
             df[col] = lines[col].to_numpy(dtype="float64")
         else:
             df[col] = 0.0
     return df
+
+
+def session_numbers(sessions: pd.Series) -> np.ndarray:
+    """Session dates (naive, NaT where none) as backtrader ``date2num`` floats (NaN where none)."""
+    dates = pd.DatetimeIndex(sessions.to_numpy())
+    seen = ~dates.isna()
+    out = np.full(len(dates), np.nan)
+    if seen.any():
+        out[seen] = date2num(dates[seen])
+    return out
 
 
 def date2num(index: pd.DatetimeIndex) -> list[float]:
@@ -78,6 +96,10 @@ class ArrayCryptoData(bt.feed.DataBase):
 
     lines = EXTRA_LINES
     params = (("frame", None),)  # the frame ``feed_frame`` builds
+    #: the index's full session history and the aligned bars behind the lines (set by ``riskon.bt.IndexCryptoFeed``;
+    #: None on the feeds riskon's own runs build, whose rule events are already in the ``event`` lines)
+    sessions: pd.DataFrame | None = None
+    aligned: pd.DataFrame | None = None
 
     def start(self) -> None:
         """Turn the frame into rows of floats once."""

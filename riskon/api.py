@@ -126,17 +126,35 @@ def run(
     engine: str = "backtrader",
     cache: Cache | None = None,
     announce: Callable[[str], None] | None = None,
+    index: pd.DataFrame | None = None,
+    asset: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
+    signal: pd.Series | None = None,
+    allow_lookahead: bool = False,
 ) -> Result:
     """Run one backtest (``riskon run``) and return its ``Result``: returns, equity, trades, metrics.
 
     ``engine`` is ``"backtrader"`` (the default, as the CLI) or ``"fast"`` (the
     vectorised twin, equal to 1e-9). Nothing is written: call ``result.write(dir)``
     or ``result.tearsheet(path)``; a notebook displays the result as HTML.
+
+    Bring your own data: ``index`` (daily bars of the config's ``data.index``) and ``asset`` (the
+    target's bars, or a dict of frames by target symbol) replace the cached series; they are validated
+    exactly as a CSV import of those symbols is. ``signal``, a boolean Series on index sessions, replaces
+    the config's entry rule; riskon cannot check it for lookahead, and the run says "signal supplied,
+    not checked" wherever its rule is shown.
+
+    Each rule the run uses is first checked for lookahead (cached; see ``riskon.lookahead_gate``): one that
+    peeks raises ``LookaheadError``, unless ``allow_lookahead=True``, which runs it and marks the result.
     """
     # a backtest's stack (pandas, numba, backtrader) loads only when one runs
+    from riskon.given import given_frames
     from riskon.runner import run as run_config
 
-    return Result.of(run_config(read_config(config), cache=cache, announce=announce, engine=engine))
+    cfg = read_config(config)
+    given = given_frames(cfg, index=index, asset=asset, announce=announce)
+    res = run_config(cfg, cache=cache, announce=announce, engine=engine, given=given or None, signal=signal,
+                     allow_lookahead=allow_lookahead)  # fmt: skip
+    return Result.of(res)
 
 
 # -- sweeps -----------------------------------------------------------------------------------
@@ -267,12 +285,17 @@ def sweep(
     cache: Cache | None = None,
     progress: Callable[[int, int], None] | None = None,
     announce: Callable[[str], None] | None = None,
+    max_combinations: int | None = 2_000_000,
+    allow_lookahead: bool = False,
 ) -> Sweep:
     """Run (or resume) a config's ``[sweep]`` (``riskon sweep``) and return the stored ``Sweep``.
 
     ``db`` is the DuckDB store (default ``runs/riskon.duckdb``); ``workers`` local
     processes (1: this process) or a Dask ``scheduler`` (``"local"`` or ``tcp://...``);
-    ``engine`` ``"auto"`` (fast when it can), ``"fast"`` or ``"backtrader"``.
+    ``engine`` ``"auto"`` (fast when it can), ``"fast"`` or ``"backtrader"``. A sweep of more than
+    ``max_combinations`` is refused before anything is expanded (None: no limit). Every rule setting is
+    checked for lookahead before any run (``riskon.lookahead_gate``); ``allow_lookahead=True`` runs a
+    failing one anyway and marks the sweep in the store.
     """
     # the sweep machinery (DuckDB, pools) loads only for a sweep
     from riskon.sweeps.driver import run_sweep
@@ -281,17 +304,19 @@ def sweep(
 
     db = Path(db) if db is not None else DEFAULT_DB
     if isinstance(config, (str, os.PathLike)):
-        spec = parse_sweep(tomllib.loads(config_mod.load(config).text), str(config))
+        spec = parse_sweep(tomllib.loads(config_mod.load(config).text), str(config), max_combinations)
         res = run_sweep(config, db=db, workers=workers, scheduler=scheduler, cache=cache, progress=progress,
-                        announce=announce, engine=engine)  # fmt: skip
+                        announce=announce, engine=engine, max_combinations=max_combinations,
+                        allow_lookahead=allow_lookahead)  # fmt: skip
     else:  # run_sweep reads a file (its text is stored with the sweep): hand it the TOML in a private folder
         text, name = _sweep_text(config)
-        spec = parse_sweep(tomllib.loads(text), DICT_SOURCE if isinstance(config, Mapping) else name)
+        spec = parse_sweep(tomllib.loads(text), DICT_SOURCE if isinstance(config, Mapping) else name, max_combinations)
         with tempfile.TemporaryDirectory(prefix="riskon-sweep-") as folder:
             path = Path(folder) / name
             path.write_text(text, encoding="utf-8")
             res = run_sweep(path, db=db, workers=workers, scheduler=scheduler, cache=cache, progress=progress,
-                            announce=announce, engine=engine)  # fmt: skip
+                            announce=announce, engine=engine, max_combinations=max_combinations,
+                        allow_lookahead=allow_lookahead)  # fmt: skip
     return Sweep(res.sweep_id, res.name, spec.objective, spec.direction, db, res.total, res.already_done, res.ran,
                  res.failed, res.skipped, res.seconds, res.executor, res.runs)  # fmt: skip
 
@@ -299,7 +324,7 @@ def sweep(
 def results(name_or_id: str | None = None, db: str | Path | None = None) -> Sweep:
     """A stored sweep by name or id (default: the newest), without running anything (``riskon results``)."""
     # the sweep machinery (DuckDB, pools) loads only for a sweep
-    from riskon.sweeps.spec import parse_sweep
+    from riskon.sweeps.spec import sweep_options
     from riskon.sweeps.store import DEFAULT_DB, Store
 
     db = Path(db) if db is not None else DEFAULT_DB
@@ -311,8 +336,8 @@ def results(name_or_id: str | None = None, db: str | Path | None = None) -> Swee
     with store.connect(read_only=True) as con:
         text = con.execute("SELECT config_text FROM sweeps WHERE sweep_id = ?", [info["sweep_id"]]).fetchone()[0]
     try:
-        spec = parse_sweep(tomllib.loads(text), info["name"])
-        objective, direction = spec.objective, spec.direction
+        opts = sweep_options(tomllib.loads(text), info["name"])  # its objective only: nothing expanded
+        objective, direction = opts["objective"], opts["direction"]
     except (tomllib.TOMLDecodeError, ConfigError, ValueError):
         objective, direction = "sharpe", "maximize"
     runs = store.runs(info["sweep_id"])
@@ -340,7 +365,7 @@ def status(
 
     cfg = read_config(config)
     if refresh:
-        for line in refresh_cache(cfg, cache=cache, deadline=deadline):
+        for line in refresh_cache(cfg, cache=cache, deadline=deadline, announce=announce):
             if announce:
                 announce(line)
     return Status.of(signal_status(cfg, asof=asof, cache=cache, announce=announce))

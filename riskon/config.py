@@ -14,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from feeds.errors import DataError
+from feeds.symbols import canonical_symbol
 from strategies import compose, rules
 from strategies.params import Param, check_params, did_you_mean
 
@@ -75,6 +77,10 @@ SECTIONS: dict[str, dict[str, Param]] = {
     "report": {
         "tearsheet": Param(True, bool, "write the quantstats HTML tear sheet"),
         "chart": Param(True, bool, "write the signal chart PNG"),
+        "benchmark": Param(
+            None, str, "symbol of a cached series to compare with (default: buy-and-hold of the targets)", nullable=True
+        ),
+        "stale_days": Param(3.0, float, "`riskon status` warns when its latest bar closed longer ago", 0.0, 36500.0),
     },
 }
 TOP = {"name": Param("run", str, "run name (reports/<name>/)"), "description": Param("", str, "free text")}
@@ -194,6 +200,15 @@ def parse(raw: dict[str, Any], where: str = "config") -> RunConfig:
         )
     sections["target"] = {**tg, "assets": list(assets)}
     sections["data"] = {**sections["data"], "asset": assets[0]}
+    bench = sections["report"]["benchmark"]
+    if bench is not None:
+        try:
+            sections["report"] = {**sections["report"], "benchmark": canonical_symbol(bench)}
+        except DataError:
+            raise ConfigError(
+                f"{where}: [report] benchmark = {bench!r} is not a symbol; give a cached series such as 'BTC-USD', "
+                "'^RUT' or 'binance:ETH/USDT', or drop the key to compare with buy-and-hold of the targets"
+            ) from None
     if sections["exits"]["intrabar"] and tg["mode"] != "single":
         raise ConfigError(
             f"{where}: [exits] intrabar stops need [target] mode = 'single' (a basket exits on its value)"
@@ -235,6 +250,37 @@ def load(path: str | Path) -> RunConfig:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
     cfg = parse(raw, str(path))
     return RunConfig(**{**cfg.__dict__, "text": text})
+
+
+def benchmark_text(cfg: RunConfig, symbol: str | None) -> str:
+    """The benchmark a run of ``cfg`` was measured against, in words (pages and the run summary name it).
+
+    ``symbol``: the ``[report] benchmark`` series the run used, or None for the buy-and-hold of its
+    targets (always the case for a run read back from a sweep store: the option is a page
+    setting, not part of a run's identity).
+    """
+    if symbol is not None:
+        return f"{symbol} bought at its first open in the run's window and held ([report] benchmark)"
+    assets = cfg.target["assets"]
+    if len(assets) == 1:
+        return f"{assets[0]} bought at its first open and held"
+    return (
+        f"buy-and-hold of the {len(assets)} coins: equal cash into each at its own first bar, held; a coin whose "
+        "data ends is sold at its last close and that cash stays cash"
+    )
+
+
+def benchmark_name(cfg: RunConfig, symbol: str | None) -> str:
+    """What is bought and held, in a few words: the symbol, or ``11 coins`` for a basket's targets."""
+    if symbol is not None:
+        return symbol
+    assets = cfg.target["assets"]
+    return assets[0] if len(assets) == 1 else f"{len(assets)} coins"
+
+
+def benchmark_label(cfg: RunConfig, symbol: str | None) -> str:
+    """The benchmark's short name for chart legends and table columns, e.g. ``buy & hold BTC-USD``."""
+    return f"buy & hold {benchmark_name(cfg, symbol)}"
 
 
 def target_text(cfg: RunConfig) -> str:

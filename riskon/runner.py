@@ -7,7 +7,7 @@ and pages is ``riskon.pages.run_page``'s job; the API's ``Result`` adds those me
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +19,9 @@ from feeds.errors import DataError
 from feeds.frame import timeframe_delta
 from feeds.loader import load
 from feeds.symbols import split_exchange_symbol
-from riskon.config import RunConfig, entry_spec
+from riskon.config import RunConfig, benchmark_label, benchmark_text, entry_spec
+from riskon.given import SIGNAL_SUPPLIED, supplied_events
+from riskon.lookahead_gate import ALLOWED, LookaheadGate
 from riskon.metrics import metrics
 from strategies import compose
 from strategies.backtest import BacktestResult, StrategyParams, backtest, check_accounting, equity_returns
@@ -38,6 +40,9 @@ class Result:
     metrics: pd.DataFrame
     fingerprints: dict[str, str]
     assets: dict[str, pd.DataFrame]
+    benchmark_symbol: str | None = None  # the ``[report] benchmark`` series used; None: buy-and-hold of the targets
+    signal_supplied: bool = False  # the entry signal was handed in (``run(signal=...)``): not lookahead-checked
+    lookahead_failed: str | None = None  # the lookahead check's failure line when the run was allowed anyway
 
     @property
     def returns(self) -> pd.Series:
@@ -56,13 +61,44 @@ class Result:
 
     @property
     def benchmark_returns(self) -> pd.Series:
-        """Buy-and-hold returns of the same asset over the same dates."""
+        """Daily returns of the benchmark (``benchmark_text``) over the same dates."""
         return equity_returns(self.benchmark, self.backtest.initial_cash).rename("buy_and_hold")
 
     @property
+    def benchmark_text(self) -> str:
+        """What the benchmark is, in words (named on every page that shows it)."""
+        return benchmark_text(self.config, self.benchmark_symbol)
+
+    @property
+    def benchmark_label(self) -> str:
+        """The benchmark's short name for legends and columns, e.g. ``buy & hold BTC-USD``."""
+        return benchmark_label(self.config, self.benchmark_symbol)
+
+    @property
+    def fill_bar_exits(self) -> int:
+        """Positions that met an exit condition on their entry's fill bar (see ``fill_bar_exits``)."""
+        return fill_bar_exits(self.trades)
+
+    @property
+    def fill_bar_warning(self) -> str | None:
+        """One line when some entries met an exit condition on their fill bar, else None (run summary, pages)."""
+        n = self.fill_bar_exits
+        if not n:
+            return None
+        return (
+            f"{n} of {int(self.trades['position'].nunique())} entries already met an exit condition (index "
+            "drawdown, index below break or exit rule) at the close of their fill bar and were sold at the next "
+            "open: one-day round trips that pay fees and slippage twice; make the entry require what the exit "
+            "checks, or loosen that exit"
+        )
+
+    @property
     def rule_text(self) -> str:
-        """The entry rule (or composed expression) with its parameters, in one line."""
-        return compose.describe(compose.build(entry_spec(self.config.strategy, self.config.rule_params)))
+        """The entry rule (or composed expression) with its parameters, in one line; a supplied signal says so."""
+        mark = f" [{ALLOWED}: {self.lookahead_failed}]" if self.lookahead_failed else ""
+        if self.signal_supplied:
+            return SIGNAL_SUPPLIED + mark
+        return compose.describe(compose.build(entry_spec(self.config.strategy, self.config.rule_params))) + mark
 
 
 def strategy_params(config: RunConfig) -> StrategyParams:
@@ -91,7 +127,11 @@ def strategy_params(config: RunConfig) -> StrategyParams:
 
 
 def prepare(
-    config: RunConfig, cache: Cache | None = None, announce: Callable[[str], None] | None = None
+    config: RunConfig,
+    cache: Cache | None = None,
+    announce: Callable[[str], None] | None = None,
+    given: Mapping[str, pd.DataFrame] | None = None,
+    signal: pd.Series | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame], dict[str, str]]:
     """Load and align a config's data.
 
@@ -99,22 +139,34 @@ def prepare(
     it has one), the master bars (the first target's prices, the index lines,
     ``event``/``event_level``/``event_session`` and ``exit_signal``), every
     target's prices on the master calendar, and the data fingerprints.
+    ``given``: validated frames by symbol (``riskon.given.given_frames``) used instead of the cache;
+    ``signal``: a supplied entry signal used instead of the config's rule (see ``build_bars``).
     """
     d, tf = config.data, config.data["timeframe"]
-    index = load(d["index"], "1d", cache=cache, announce=announce)
+    given = given or {}
+
+    def series(symbol: str, timeframe: str) -> pd.DataFrame:
+        found = given.get(symbol)
+        return found if found is not None else load(symbol, timeframe, cache=cache, announce=announce)
+
+    index = series(d["index"], "1d")
     fingerprints = {d["index"]: index.attrs["fingerprint"]}
     raw = {}
     for sym in config.target["assets"]:
-        frame = load(sym, tf, cache=cache, announce=announce)
+        frame = series(sym, tf)
         fingerprints[sym] = frame.attrs["fingerprint"]
         raw[sym] = _cut(frame, d["start"], d["end"], sym)
-    return (*build_bars(config, index, raw), fingerprints)
+    return (*build_bars(config, index, raw, signal=signal), fingerprints)
 
 
 def build_bars(
-    config: RunConfig, index: pd.DataFrame, raw: dict[str, pd.DataFrame]
+    config: RunConfig, index: pd.DataFrame, raw: dict[str, pd.DataFrame], signal: pd.Series | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame]]:
-    """Sessions, master bars and target prices from already-loaded frames (see ``prepare``)."""
+    """Sessions, master bars and target prices from already-loaded frames (see ``prepare``).
+
+    ``signal``: a boolean Series on index sessions that replaces the config's entry rule
+    (``riskon.given.session_signal``); it becomes bar events exactly as a rule's output does.
+    """
     d, tf = config.data, config.data["timeframe"]
     sessions = session_frame(index, price=d["index_price"])
     step = timeframe_delta(tf)
@@ -138,10 +190,16 @@ def build_bars(
     lead = next(iter(assets))
     bars = align(assets[lead], sessions, lag=d["publication_lag_hours"])
     bars.attrs.update(symbol=lead, timeframe=tf)
-    entry = compose.build(entry_spec(config.strategy, config.rule_params), "[strategy.entry]")
-    bars = bars.join(entry.evaluate(sessions, bars).frame(bars.index))
+    if signal is not None:
+        events, sessions_out = supplied_events(config, sessions, bars, signal)
+        bars = bars.join(events)
+    else:
+        entry = compose.build(entry_spec(config.strategy, config.rule_params), "[strategy.entry]")
+        bars = bars.join(entry.evaluate(sessions, bars).frame(bars.index))
     exit_rule = config.exits["rule"]
     bars["exit_signal"] = compose.build(exit_rule).evaluate(sessions, bars).on if exit_rule else False
+    if signal is not None:
+        return sessions_out, bars, assets
     leaves = [leaf for leaf in entry.leaves() if leaf.rule.on == "index" and leaf.rule.kind == "event"]
     if leaves:
         sessions = sessions.join(leaves[0].session_output(sessions)[["signal"]].rename(columns={"signal": "signal"}))
@@ -168,32 +226,90 @@ def _cut(frame: pd.DataFrame, start: str | None, end: str | None, symbol: str) -
 
 
 def buy_and_hold(assets: dict[str, pd.DataFrame], params: StrategyParams) -> pd.Series:
-    """Equity of buying the targets at the first bar's open (equal weight, same costs) and holding them.
+    """Equity of buying every target at its own first bar's open (equal cash each, same costs) and holding it.
 
-    Coins without a price on the first bar are left out; a coin whose data ends
-    is turned into cash at its last close (with the fee), as the strategy does.
+    The cash is split equally over all targets up front; a coin listed later keeps
+    its share as cash until its first bar, and is bought at that bar's open. A coin
+    whose data ends is sold at its last close (with the fee, as the strategy does)
+    and the proceeds stay cash. This is a portfolio bought once, not a daily mean
+    of returns (which would rebalance every day).
     """
-    first = {s: f for s, f in assets.items() if not np.isnan(f["open"].iloc[0])}
-    if not first:
-        first = dict(list(assets.items())[:1])
-    n_bars = len(next(iter(assets.values())))
+    index = next(iter(assets.values())).index
+    n_bars = len(index)
     cash = np.full(n_bars, params.cash)
     value = np.zeros(n_bars)
-    budget = params.cash / len(first)
-    for frame in first.values():
-        opens = frame["open"].to_numpy()
-        start = int(np.flatnonzero(~np.isnan(opens))[0])
+    budget = params.cash / len(assets)
+    for frame in assets.values():
+        opens = frame["open"].to_numpy(dtype="float64")
+        close = frame["close"].to_numpy(dtype="float64")
+        have = np.flatnonzero(~np.isnan(opens))
+        if not len(have):
+            continue  # no bar in the window: its share stays cash
+        start = int(have[0])
         price = opens[start] * (1.0 + params.slippage)
         size = budget / (price * (1.0 + params.fee)) * (1.0 - SIZE_HAIRCUT)
-        cash -= size * price * (1.0 + params.fee)
-        close = frame["close"].to_numpy()
+        cash[start:] -= size * price * (1.0 + params.fee)
         last = int(np.flatnonzero(~np.isnan(close))[-1])
         value[start : last + 1] += size * close[start : last + 1]
         if last < n_bars - 1:
             cash[last:] += size * close[last] * (1.0 - params.fee)
             value[last] -= size * close[last]
-    index = next(iter(assets.values())).index
     return pd.Series(cash + value, index=index, name="buy_and_hold")
+
+
+def load_benchmark(
+    symbol: str,
+    timeframe: str,
+    calendar: pd.DatetimeIndex,
+    cache: Cache | None = None,
+    announce: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """A ``[report] benchmark`` series on a run's calendar: its bars inside the run's window, by UTC date.
+
+    A bar is placed on the run's bar of its UTC date (an index session at 04:00 UTC on
+    the bar of that day); a day without a bar (a weekend for an index) keeps the last
+    close, so the holding is valued every day; before its first and after its last bar
+    in the window there is no price.
+    """
+    frame = load(symbol, timeframe, cache=cache, announce=announce)
+    first, last = calendar[0], calendar[-1]
+    days = frame.index.floor("D")
+    inside = frame[(days >= first.floor("D")) & (days <= last.floor("D"))]
+    if len(inside) < 2:
+        raise DataError(
+            f"[report] benchmark {symbol} has fewer than two bars between {first:%Y-%m-%d} and {last:%Y-%m-%d} "
+            "(the run's window); pick a series that covers it"
+        )
+    inside = inside[~inside.index.floor("D").duplicated(keep="last")]
+    on = inside[["open", "high", "low", "close"]].set_axis(inside.index.floor("D").as_unit(calendar.unit))
+    on = on.reindex(calendar.floor("D")).set_axis(calendar)
+    on["close"] = on["close"].ffill(limit_area="inside")
+    on.attrs.update(symbol=symbol, fingerprint=frame.attrs.get("fingerprint", ""))
+    return on
+
+
+#: Exit reasons that are states of the market rather than of the position's own path: one that holds at the
+#: close of the entry's fill bar was (as a rule) already true when the entry was decided.
+STATE_EXITS = ("index_dd", "index_break", "rule")
+
+
+def fill_bar_exits(trades: pd.DataFrame) -> int:
+    """Positions sold because an exit condition already held at the close of the bar they were bought on.
+
+    The exit was decided at the close of the entry's fill bar for an index drawdown, an
+    index close at or below the broken level, or the exit rule: a one-bar round trip
+    that pays the fees and slippage twice for nothing (e.g. an entry rule that fires while
+    the index is deep below its high, with an ``index_drawdown`` exit). Counted per
+    position (a basket's legs are one position).
+    """
+    if not len(trades):
+        return 0
+    hit = trades[
+        ~trades["open"].astype(bool)
+        & (trades["exit_decision_time"] == trades["entry_time"])
+        & trades["exit_reason"].isin(STATE_EXITS)
+    ]
+    return int(hit["position"].nunique())
 
 
 def exposure(bars: pd.DataFrame, positions: pd.DataFrame) -> float:
@@ -213,10 +329,29 @@ def run(
     announce: Callable[[str], None] | None = None,
     runonce: bool = True,
     engine: str = "backtrader",
+    given: Mapping[str, pd.DataFrame] | None = None,
+    signal: pd.Series | None = None,
+    allow_lookahead: bool = False,
 ) -> Result:
-    """Run one config end to end and return its ``Result``; accounting invariants are enforced."""
-    sessions, bars, assets, fingerprints = prepare(config, cache, announce)
-    return run_prepared(config, sessions, bars, assets, fingerprints, runonce=runonce, engine=engine)
+    """Run one config end to end and return its ``Result``; accounting invariants are enforced.
+
+    With ``[report] benchmark`` the benchmark is that series, bought at its first open in the run's window.
+    ``given`` and ``signal`` as in ``prepare``; a run with a supplied signal is marked ``signal_supplied``.
+    Every rule the run uses passes the lookahead gate first (``riskon.lookahead_gate``): a rule that peeks
+    raises ``LookaheadError``, unless ``allow_lookahead`` (the result is then marked ``lookahead_failed``).
+    """
+    sessions, bars, assets, fingerprints = prepare(config, cache, announce, given=given, signal=signal)
+    gate = LookaheadGate(allow=allow_lookahead, announce=announce)
+    failed = gate.check(config, fingerprints, lambda: (sessions, bars), entry=signal is None)
+    symbol = config.report.get("benchmark")
+    bench = None
+    if symbol is not None:
+        bench = load_benchmark(symbol, config.data["timeframe"], bars.index, cache=cache, announce=announce)
+    result = run_prepared(config, sessions, bars, assets, fingerprints, runonce=runonce, engine=engine,
+                          benchmark=bench)  # fmt: skip
+    result.signal_supplied = signal is not None
+    result.lookahead_failed = "; ".join(failed) or None
+    return result
 
 
 def run_prepared(
@@ -227,10 +362,13 @@ def run_prepared(
     fingerprints: dict[str, str],
     runonce: bool = True,
     engine: str = "backtrader",
+    benchmark: pd.DataFrame | None = None,
 ) -> Result:
     """The backtest and metrics of a config whose data is already aligned (sweeps reuse the data).
 
     ``engine`` is ``"backtrader"`` or ``"fast"`` (the vectorised twin, held equal by the parity tests).
+    ``benchmark``: prices of the ``[report] benchmark`` series on the bars' calendar (``load_benchmark``);
+    without it the benchmark is the buy-and-hold of the targets, as sweeps store it.
     """
     params = strategy_params(config)
     if engine == "fast":
@@ -245,7 +383,8 @@ def run_prepared(
     problems = check_accounting(result)
     if problems:
         raise RuntimeError(f"{config.name}: accounting check failed: {'; '.join(problems)}")
-    bh = buy_and_hold(assets, params)
+    symbol = None if benchmark is None else str(benchmark.attrs["symbol"])
+    bh = buy_and_hold(assets if benchmark is None else {symbol: benchmark}, params)
     bh_ret = equity_returns(bh, params.cash)
     positions = result.positions
     table = pd.DataFrame(
@@ -255,4 +394,4 @@ def run_prepared(
         }
     )
     table.loc[["trades", "win_rate", "profit_factor", "avg_hold_days", "fees"], "buy_and_hold"] = np.nan
-    return Result(config, sessions, bars, result, bh, table, fingerprints, assets)
+    return Result(config, sessions, bars, result, bh, table, fingerprints, assets, symbol)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from strategies import rules
+from strategies.errors import RuleError
 from strategies.signals import bar_events
 
 
@@ -120,31 +121,66 @@ class Not(Node):
         return self.child.leaves()
 
 
+#: Deepest nesting of ``all_of`` / ``any_of`` / ``not`` an expression may have.
+MAX_DEPTH = 32
+
+
+def check_depth(spec: Any, where: str = "rule") -> None:
+    """Refuse an expression nested deeper than ``MAX_DEPTH`` operators (walked without recursion).
+
+    Building, describing and evaluating an expression recurse once per level: a spec nested hundreds
+    deep would end in a ``RecursionError`` instead of a message.
+    """
+    stack = [(spec, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        children = [node[k] for k in ("not",) if k in node] + [
+            c for k in ("all_of", "any_of") if isinstance(node.get(k), list) for c in node[k]
+        ]
+        if not children:
+            continue
+        if depth + 1 > MAX_DEPTH:
+            raise ValueError(
+                f"{where}: the expression nests all_of/any_of/not more than {MAX_DEPTH} levels deep; flatten it"
+            )
+        stack.extend((c, depth + 1) for c in children)
+
+
 def build(spec: Any, where: str = "rule") -> Node:
-    """Parse a spec (see the module docstring) into an expression; errors name ``where``."""
+    """Parse a spec (see the module docstring) into an expression; errors name ``where``.
+
+    The nesting depth is checked first (``check_depth``), before any recursion.
+    """
+    check_depth(spec, where)
+    return _build(spec, where)
+
+
+def _build(spec: Any, where: str) -> Node:
     if isinstance(spec, str):
         return Leaf(rules.make(spec))
     if not isinstance(spec, dict):
-        raise ValueError(f"{where}: expected a rule name or a table, got {type(spec).__name__}")
+        raise RuleError(f"{where}: expected a rule name or a table, got {type(spec).__name__}")
     ops = [k for k in ("rule", "all_of", "any_of", "not") if k in spec]
     if len(ops) != 1:
-        raise ValueError(f"{where}: a rule table needs exactly one of rule, all_of, any_of, not; got {sorted(spec)}")
+        raise RuleError(f"{where}: a rule table needs exactly one of rule, all_of, any_of, not; got {sorted(spec)}")
     op = ops[0]
     if op == "rule":
         if not isinstance(spec["rule"], str):
-            raise ValueError(f"{where}: rule must be a rule name (text), got {spec['rule']!r}")
+            raise RuleError(f"{where}: rule must be a rule name (text), got {spec['rule']!r}")
         params = {k: v for k, v in spec.items() if k != "rule"}
         if isinstance(params.get("params"), dict) and len(params) == 1:
             params = params["params"]
         return Leaf(rules.make(spec["rule"], **params))
     if len(spec) != 1:
-        raise ValueError(f"{where}: {op} takes no other keys, got {sorted(k for k in spec if k != op)}")
+        raise RuleError(f"{where}: {op} takes no other keys, got {sorted(k for k in spec if k != op)}")
     if op == "not":
-        return Not(build(spec["not"], f"{where}.not"))
+        return Not(_build(spec["not"], f"{where}.not"))
     items = spec[op]
     if not isinstance(items, list) or not items:
-        raise ValueError(f"{where}: {op} needs a non-empty list of rules")
-    return Combine(op, [build(s, f"{where}.{op}[{i}]") for i, s in enumerate(items)])
+        raise RuleError(f"{where}: {op} needs a non-empty list of rules")
+    return Combine(op, [_build(s, f"{where}.{op}[{i}]") for i, s in enumerate(items)])
 
 
 def has_event(node: Node) -> bool:

@@ -164,3 +164,86 @@ def check_all(
         rule = rules.make(name)
         out[name] = check(rule, index, asset, **kwargs)
     return out
+
+
+# -- every session: the exhaustive check, and its fast form run before every run ---------------------------------
+#: Rows drawn at random (besides the signal and change rows) by the fast form
+FAST_SAMPLE = 100
+
+
+@dataclass(frozen=True)
+class Peek:
+    """The first row whose output, computed on the data known at that row, differs from the full history's."""
+
+    rule: str
+    when: pd.Timestamp
+    column: str
+
+    def __str__(self) -> str:
+        return (
+            f"rule {self.rule} reads the future: its {self.column} on {self.when:%Y-%m-%d} changes when the data "
+            "after that date is removed"
+        )
+
+
+def rule_frame(rule: rules.Rule, sessions: pd.DataFrame, bars: pd.DataFrame | None) -> pd.DataFrame:
+    """What ``rule.compute`` reads: the index sessions (``on = "index"``) or the aligned asset bars."""
+    if rule.on == "index":
+        return sessions
+    if bars is None:
+        raise ValueError(f"rule {rule!r} reads the asset's bars: pass the aligned bars")
+    return bars
+
+
+def first_peek(rule: rules.Rule, frame: pd.DataFrame, rows: np.ndarray | None = None) -> Peek | None:
+    """The first of ``rows`` (default: every row) where the rule's output on ``frame[: row + 1]`` differs at that row.
+
+    ``frame`` is the full history the rule reads (``rule_frame``). Cutting it by position is cutting the raw
+    sources at that row's close: for sessions, ``session_frame`` is cumulative (the running high, the
+    calendar's week ends and close stamps of a prefix of the index are the prefix of its frame), and for bars
+    ``feeds.align.align`` is as-of (a bar sees only sessions closed by its own close); both are proven on the
+    raw files by tests/strategies/test_lookahead.py. Row t of the cut output is what a live run would have
+    seen at t; when it equals the full history's row t for every t, the rule never used the future.
+    """
+    full = rule.compute(frame)
+    cols = [c for c in ("signal", "level") if c in full.columns]
+    want = {c: full[c].to_numpy() for c in cols}
+    todo = np.arange(len(frame)) if rows is None else np.unique(np.asarray(rows, dtype=np.int64))
+    for t in todo:
+        part = rule.compute(frame.iloc[: t + 1])
+        for c in cols:
+            if c not in part.columns or len(part) != t + 1:
+                return Peek(repr(rule), _date(frame.index[t]), c)
+            a, b = part[c].to_numpy()[t], want[c][t]
+            if not (a == b or (pd.isna(a) and pd.isna(b))):
+                return Peek(repr(rule), _date(frame.index[t]), c)
+    return None
+
+
+def fast_rows(rule: rules.Rule, frame: pd.DataFrame, sample: int = FAST_SAMPLE, seed: int = 0) -> np.ndarray:
+    """The rows the fast form cuts at: every signal, every change of the signal, and ``sample`` others (seeded).
+
+    For a filter (a state) only the rows where it turns on or off count as its signals.
+    The ``level`` is compared at those rows too; a level is read only where its signal fires, so a
+    level that changes on rows without a signal (a running record) does not add rows.
+
+    A peek that creates a signal or moves one shows at a signal row (the cut output lacks it there); one that
+    only suppresses signals leaves no trace in the full output and is caught only if the sample hits it:
+    ``riskon check lookahead`` (every row) catches it.
+    """
+    signal = rule.compute(frame)["signal"].to_numpy(dtype=bool)
+    changed = np.r_[False, signal[1:] != signal[:-1]]
+    picked = changed if rule.kind == "filter" else signal | changed  # a filter's True rows are states, not signals
+    others = np.flatnonzero(~picked)
+    rng = np.random.default_rng(seed)
+    extra = rng.choice(others, min(sample, len(others)), replace=False) if len(others) else others
+    return np.sort(np.concatenate([np.flatnonzero(picked), extra]))
+
+
+def fast_check(rule: rules.Rule, frame: pd.DataFrame, sample: int = FAST_SAMPLE, seed: int = 0) -> Peek | None:
+    """The fast form of ``first_peek``: only at ``fast_rows`` (run before every run and sweep, then cached)."""
+    return first_peek(rule, frame, fast_rows(rule, frame, sample, seed))
+
+
+def _date(stamp: pd.Timestamp) -> pd.Timestamp:
+    return pd.Timestamp(stamp).tz_localize(None) if pd.Timestamp(stamp).tz is not None else pd.Timestamp(stamp)

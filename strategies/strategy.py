@@ -6,13 +6,22 @@ made at a bar's close (``next``); fills happen at the next bar's open
 (``next_open`` with cheat-on-open), priced and sized exactly as the parity
 contract (docs/reference/parity.md) says. backtrader drops a refused order silently, so any
 order that ends Margin or Rejected raises and fails the run.
+
+``RiskOn`` is also an ordinary strategy for a user's own ``bt.Cerebro``: on riskon's combined feed
+(``riskon.bt.IndexCryptoFeed``) it takes the rule and the run-config names as parameters
+(``rule="ath_confirmed", confirm_days=3, trailing_stop=0.25, fee_bps=10``), computes its entry
+events itself and sets up the broker for its fills (``strategies.btsetup``).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
+
+import pandas as pd
 
 from feeds.btcompat import bt
+from strategies.btsetup import SetupError, configure, internal_mode, user_mode
 from strategies.errors import OrderFailed
 from strategies.sizing import SIZE_HAIRCUT
 
@@ -34,9 +43,22 @@ class RiskOnBroker(bt.brokers.BackBroker):
 
 
 class RiskOn(bt.Strategy):
-    """Long one coin or a basket on rule events; exits on the position's value, time or the index."""
+    """Long one coin or a basket on rule events; exits on the position's value, time or the index.
+
+    In a user's Cerebro, on ``riskon.bt.IndexCryptoFeed``: ``rule`` (default ``ath_confirmed``) with the
+    rule's parameters as further keywords, and the exits and costs by their run-config names
+    (``trailing_stop``, ``stop``, ``take_profit``, ``max_hold_days``, ``index_drawdown``,
+    ``index_below_break``, ``fee_bps`` = 10, ``slippage_bps`` = 5, ``signal_delay``, ``cooldown_days``,
+    ``fraction``): the same trades and equity as ``riskon run`` of that config.
+    """
 
     params = (
+        ("rule", None),  # entry rule by name (IndexCryptoFeed; default ath_confirmed); None on riskon's own feeds
+        ("trailing_stop", None),  # IndexCryptoFeed: the config's exits.trailing_stop (sets trail)
+        ("index_drawdown", None),  # IndexCryptoFeed: the config's exits.index_drawdown (sets index_exit_dd)
+        ("index_below_break", False),  # IndexCryptoFeed: the config's exits.index_below_break
+        ("fee_bps", 10.0),  # IndexCryptoFeed: basis points of notional per fill (sets fee)
+        ("slippage_bps", 5.0),  # IndexCryptoFeed: basis points against the open per fill (sets slippage)
         ("signal_delay", 0),  # whole bars between the bar that sees a signal and the decision
         ("cooldown_days", 0.0),  # calendar days after an exit fill before a new signal is taken
         ("trail", None),  # exit when position value < its peak * (1 - trail)
@@ -57,7 +79,16 @@ class RiskOn(bt.Strategy):
         ("spans", None),  # per feed: (first bar, last bar) indices on the master calendar
     )
 
-    def __init__(self) -> None:
+    def __init__(self, **rule_values: Any) -> None:
+        d0 = self.datas[0]
+        if getattr(d0, "sessions", None) is not None:  # riskon.bt.IndexCryptoFeed: events computed here
+            self.entry_signal = user_mode(self, rule_values)
+            self._event_line, self._level_line = self.entry_signal.signal, self.entry_signal.level
+        else:  # riskon's own feeds carry the rule's events
+            internal_mode(self, rule_values)
+            self.entry_signal = None
+            self._event_line, self._level_line = d0.event, d0.event_level
+        configure(self)
         self.n_bars = self.datas[0].buflen()
         self.spans = self.p.spans or [(0, self.n_bars - 1)] * len(self.datas)
         self.fills: list[dict] = []
@@ -242,11 +273,11 @@ class RiskOn(bt.Strategy):
                 self.decisions.append({"bar": i, "side": "sell", "reason": reason})
             elif self.p.intrabar and not last:
                 self._place_stop(i)
-        elif not held_before and d0.event[0] > 0 and self._decide_at is None:
+        elif not held_before and self._event_line[0] > 0 and self._decide_at is None:
             cooling = self._last_exit_day is not None and d0.t_days[0] - self._last_exit_day < self.p.cooldown_days
             if not cooling:
                 self._decide_at = i + int(self.p.signal_delay)
-                self._pending_event = (i, d0.event_level[0])
+                self._pending_event = (i, self._level_line[0])
         if self._decide_at == i:
             seen_bar, level = self._pending_event
             self._decide_at = self._pending_event = None
@@ -264,10 +295,16 @@ class RiskOn(bt.Strategy):
         self.equity.append(self._equity(ended))
         self.cash_path.append(self.broker.getcash())
 
+    def equity_curve(self) -> pd.Series:
+        """Equity at each bar's close so far, indexed by the bar's open date (UTC): ``riskon run``'s equity."""
+        d0 = self.datas[0]
+        stamps = [bt.num2date(x) for x in d0.lines.datetime.array[: len(self.equity)]]
+        return pd.Series(self.equity, index=pd.DatetimeIndex(stamps, name="time").tz_localize("UTC"), name="equity")
+
     def _equity(self, pending_proceeds: float) -> float:
         """Cash + held coins at this close (+ last-close sales that settle at the next bar)."""
         held = sum(size * self.datas[j].close[0] for j, size in self._legs.items())
         return self.broker.getcash() + held + pending_proceeds
 
 
-__all__ = ["SIZE_HAIRCUT", "OrderFailed", "RiskOn", "RiskOnBroker"]
+__all__ = ["SIZE_HAIRCUT", "OrderFailed", "RiskOn", "RiskOnBroker", "SetupError"]

@@ -15,8 +15,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("feeds", "strategies", "riskon")
-#: riskon's wings from the top; a module may import its own wing or any wing below it.
-WINGS = ["riskon.cli", "riskon.api", "riskon.pages", "riskon.analysis", "riskon.sweeps", "riskon"]
+#: riskon's wings from the top; a module may import its own wing or any wing below it. A tuple is one rank:
+#: the backtrader plugin ``riskon.bt`` is a facade beside ``riskon.api`` (its analyzer needs the pages).
+WINGS = ["riskon.cli", ("riskon.api", "riskon.bt"), "riskon.pages", "riskon.analysis", "riskon.sweeps", "riskon"]
 #: The public API names of ``riskon`` (no module or package may share one).
 API_NAMES = {"compare", "events", "load", "null", "read_config", "results", "run", "status", "sweep", "walkforward"}
 MAX_LINES = 500
@@ -69,8 +70,9 @@ GRAPH = _graph()
 
 def _wing(module: str) -> int | None:
     for rank, wing in enumerate(WINGS):
-        if module == wing or module.startswith(wing + "."):
-            return rank
+        for name in wing if isinstance(wing, tuple) else (wing,):
+            if module == name or module.startswith(name + "."):
+                return rank
     return None
 
 
@@ -141,6 +143,13 @@ def test_riskon_wings_import_only_downward():
 def test_only_the_cli_and_the_lazy_init_import_the_api():
     users = sorted(m for m, ts in GRAPH.items() if "riskon.api" in ts)
     assert all(m == "riskon" or m.startswith("riskon.cli") for m in users), users
+
+
+def test_nothing_below_the_api_imports_the_backtrader_plugin():
+    """``riskon.bt`` ranks with the API: only the CLI, the API and the lazy ``riskon/__init__`` may import it."""
+    users = sorted(m for m, ts in GRAPH.items() if "riskon.bt" in ts)
+    assert all(m == "riskon" or _wing(m) <= _wing("riskon.api") for m in users), users
+    assert _wing("riskon.bt") == _wing("riskon.api") < _wing("riskon.pages")
 
 
 def test_no_module_or_package_is_named_like_an_api_function():

@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from feeds.errors import DataError
-from riskon.config import ConfigError, RunConfig, target_text
+from riskon.config import ConfigError, RunConfig, benchmark_name
 from riskon.metrics import METRICS
+from riskon.sweeps.rulecheck import check_stored_rules, sweep_row
 from riskon.sweeps.store import DEFAULT_DB, Store, rank_runs
 
 #: The metrics the random-entry null reports (``riskon.null``).
@@ -83,7 +84,7 @@ def from_result(result, label: str | None = None, source: str = "") -> Entry:
         returns=_naive(result.returns),
         benchmark=_naive(result.benchmark_returns),
         metrics={k: float(m[k]) for k in METRICS},
-        bench_label=f"{target_text(cfg)} {period}",
+        bench_label=f"{benchmark_name(cfg, result.benchmark_symbol)} {period}",
         params=cfg.description,
         result=result,
     )
@@ -122,6 +123,7 @@ def rerun_stored(store: Store, run_row: dict, cache=None):
     from riskon.runner import run
 
     cfg = stored_config(store, run_row)
+    check_stored_rules(sweep_row(store, run_row["sweep_id"]), cfg, f"run {run_row['run_id']}")
     engine = run_row.get("engine") or "backtrader"
     return run(cfg, cache=cache, engine=engine if engine in ("fast", "backtrader") else "backtrader")
 
@@ -143,9 +145,9 @@ def from_store(store: Store, run_id: str) -> Entry:
     rets = row["returns"]
     period = f"{rets.index[0]:%Y-%m-%d}..{rets.index[-1]:%Y-%m-%d}"
     try:
-        target = target_text(stored_config(store, row))
+        target = benchmark_name(stored_config(store, row), None)  # stored runs hold their targets' buy-and-hold
     except (ConfigError, ValueError, tomllib.TOMLDecodeError):
-        target = "buy-and-hold"
+        target = "the run's targets"
     entry = Entry(
         label=f"{row['sweep_name']} {row['run_id'][:8]}",
         source=f"store run {row['run_id']} (sweep {row['sweep_name']}, {row.get('engine') or '?'} engine)",
@@ -265,7 +267,7 @@ def build(
     if len(benches) == 1:
         benches = {"buy & hold": next(iter(benches.values()))}
         for entry in entries:
-            entry.bench_label = "buy & hold"
+            entry.bench_label = f"buy & hold {entry.bench_label}"  # the runs table names what is held
     else:
         benches = {f"buy & hold {k}": v for k, v in benches.items()}
         for entry in entries:

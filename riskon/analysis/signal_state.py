@@ -31,10 +31,15 @@ from riskon.config import ConfigError, RunConfig, entry_spec
 from riskon.metrics import price_text
 from riskon.runner import Result, prepare, run_prepared, strategy_params
 from strategies import compose, rules
-from strategies.rules import prior_high
+from strategies.indicators import prior_high
 
 #: ``idx_age`` (days) above which the index data is flagged as stale: a long weekend is ~3.1 days.
 STALE_DAYS = 4.0
+
+
+def utc_now() -> pd.Timestamp:
+    """The current time in UTC: the clock ``status`` measures the data's age against (tests pass their own)."""
+    return pd.Timestamp.now(tz="UTC")
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,8 @@ class Status:
     last_exit: dict | None  # the last closed position: exit time, reason, pnl
     result: Result = field(repr=False)
     notes: list[str] = field(default_factory=list)
+    now: pd.Timestamp | None = None  # the clock's time when the status was taken (None: an as-of date was asked)
+    data_age: float | None = None  # days from the as-of bar's close to ``now`` (None with an as-of date)
 
     @property
     def in_position(self) -> bool:
@@ -117,6 +124,12 @@ class Status:
         rows = [
             ("as of", f"the {self.asof:%a %Y-%m-%d} bar (closes "
                       f"{self.asof + timeframe_delta(cfg.data['timeframe']):%Y-%m-%d %H:%M} UTC)"),
+        ]  # fmt: skip
+        if self.now is not None and self.data_age is not None:
+            rows.append(("data age", f"{self.data_age:.1f} days: the latest bar closed "
+                         f"{self.asof + timeframe_delta(cfg.data['timeframe']):%Y-%m-%d %H:%M} UTC, "
+                         f"it is now {self.now:%Y-%m-%d %H:%M} UTC"))  # fmt: skip
+        rows += [
             ("index", f"{idx} closed {self.index_close:,.2f} on {self.index_session:%a %Y-%m-%d}; "
                       f"idx_age {self.idx_age:.3f} days"),
             ("all-time high", f"{self.ath:,.2f}" + (f" set {self.last_record:%Y-%m-%d}" if self.last_record else "")
@@ -156,14 +169,23 @@ class Status:
         return rows
 
 
-def refresh(config: RunConfig, cache: Cache | None = None, deadline: float | None = None) -> list[str]:
-    """Fetch the missing tail of every series the config uses (as ``riskon data fetch`` does); one line each."""
+def refresh(
+    config: RunConfig,
+    cache: Cache | None = None,
+    deadline: float | None = None,
+    announce: Callable[[str], None] | None = None,
+) -> list[str]:
+    """Fetch the missing tail of every series the config uses (as ``riskon data fetch`` does); one line each.
+
+    ``announce`` hears of each download before it starts.
+    """
 
     cache = cache or Cache()
     lines = []
     need = [(config.data["index"], "1d")] + [(a, config.data["timeframe"]) for a in config.target["assets"]]
     for sym, tf in dict.fromkeys(need):
-        filled = fetch(sym, tf, cache=cache, deadline=DEFAULT_DEADLINE if deadline is None else deadline)
+        filled = fetch(sym, tf, cache=cache, deadline=DEFAULT_DEADLINE if deadline is None else deadline,
+                       announce=announce)  # fmt: skip
         m = filled.meta
         lines.append(f"{sym}: +{filled.added} rows from {filled.origin}, {m['rows']} cached "
                      f"({m['first'][:10]} .. {m['last'][:10]})")  # fmt: skip
@@ -193,12 +215,15 @@ def status(
     cache: Cache | None = None,
     announce: Callable[[str], None] | None = None,
     engine: str | None = None,
+    clock: Callable[[], pd.Timestamp] | None = None,
 ) -> Status:
     """The signal's state at the close of the latest bar (or the last bar on or before ``asof``).
 
     The backtest runs from the config's start to that bar (its ``end`` is
     ignored: status is about the as-of day) with ``engine`` (default: the fast
-    simulator when it supports the config, else backtrader).
+    simulator when it supports the config, else backtrader). Without ``asof`` the
+    latest bar's age is measured against ``clock()`` (default ``utc_now``), and a note warns when it closed
+    more than ``[report] stale_days`` ago: the state shown is then not today's.
     """
     d = config.data
     requested = None if asof is None else _day(asof)
@@ -240,6 +265,15 @@ def status(
         notes.append(f"no bar on {requested:%Y-%m-%d}: the data ends {last_bar:%Y-%m-%d}")
     if float(last["idx_age"]) > STALE_DAYS:
         notes.append(f"stale index: its last close is {float(last['idx_age']):.1f} days old at this bar")
+    now = age = None
+    if requested is None:
+        now, age = data_age(last_bar, d["timeframe"], clock or utc_now)
+        limit = float(cfg.report.get("stale_days", 3.0))
+        if age > limit:
+            notes.append(
+                f"stale data: the latest bar closed {age:.1f} days ago (more than {limit:g}), so this is the state "
+                f"of {last_bar:%Y-%m-%d}, not today's; run `riskon status --refresh` or `riskon data fetch` first"
+            )
     return Status(
         config=cfg,
         asof=last_bar,
@@ -260,7 +294,17 @@ def status(
         last_exit=last_exit,
         result=result,
         notes=notes,
+        now=now,
+        data_age=age,
     )
+
+
+def data_age(bar: pd.Timestamp, timeframe: str, clock: Callable[[], pd.Timestamp]) -> tuple[pd.Timestamp, float]:
+    """``(now, days)``: the clock's time and the days from the close of ``bar`` (its open time) to it."""
+    now = pd.Timestamp(clock())
+    now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
+    closes = bar + timeframe_delta(timeframe)
+    return now, (now - closes) / pd.Timedelta(days=1)
 
 
 def _holding(t) -> Holding:

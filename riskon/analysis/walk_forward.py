@@ -28,7 +28,14 @@ position still open there is sold at that last close with the fee (the
 engines' data-end sale; like every data-end sale it is not slipped). The
 synthetic bar carries the window's last values, no event and no prices, and is
 dropped from the results. The windows' daily returns are compounded into one
-out-of-sample equity curve.
+out-of-sample equity curve. When the data ends inside the last test window, that
+window is traded to the last bar and marked ``partial``: the most recent stretch
+is never dropped.
+
+In- against out-of-sample: train windows differ in length from test windows (and,
+anchored, from each other), so totals are not averaged over them: the summary's
+mean columns leave total return out and compare returns per year (CAGR) and the
+annualised Sharpe and Sortino ratios.
 """
 
 from __future__ import annotations
@@ -65,9 +72,11 @@ class WalkForwardResult:
 
     ``windows``: one row per window with its dates, the chosen run and parameters,
     ``is_<metric>`` (chosen run's stored returns over the train window) and
-    ``oos_<metric>`` (the test-window run). A position sold at a test window's last close has
+    ``oos_<metric>`` (the test-window run); ``partial`` marks a last test window cut short by the
+    end of the data. A position sold at a test window's last close has
     ``exit_reason = "window_end"`` in ``trades``. ``summary``: metrics (rows) for the
-    in-sample mean over windows, the out-of-sample mean over windows, the stitched
+    in-sample mean over windows, the out-of-sample mean over windows (per-year and
+    per-window figures only: no totals over windows of different length), the stitched
     out-of-sample curve and the stitched buy-and-hold of the target over the same
     test windows. ``trades`` and ``fills`` carry a ``window`` column.
     """
@@ -244,8 +253,10 @@ def walk_forward(
     calendar = bars0.index
     windows = make_windows(spec, calendar[0], calendar[-1], where)
     if announce:
+        tail = windows[-1]
+        cut = f" (the last one partial: {(tail.test_end - tail.test_start).days + 1} test days)" if tail.partial else ""
         announce(
-            f"walk-forward {cfg0.name}: {len(windows)} {spec.mode} windows; in-sample choice by {sweep.objective} "
+            f"walk-forward {cfg0.name}: {len(windows)} {spec.mode} windows{cut}; in-sample choice by {sweep.objective} "
             "from the sweep's stored full-history returns"
             + (" (any missing combination runs now)" if sweep_id is None else f" of sweep {sweep_id}")
         )
@@ -344,15 +355,22 @@ def walk_forward(
     )
 
 
+#: Metrics left out of the means over windows: totals over windows of different length are not comparable.
+NOT_AVERAGED = ("total_return",)
+
+
 def _summary(table: pd.DataFrame, returns: pd.Series, bench: pd.Series, trades: pd.DataFrame) -> pd.DataFrame:
     """In-sample mean, out-of-sample mean, stitched out-of-sample and stitched buy-and-hold, per metric.
 
-    Means are over windows, leaving out undefined values (the Sharpe ratio of a window without trades);
-    trade statistics and fees are pooled over every out-of-sample trade in the stitched column.
+    Means are over windows, leaving out undefined values (the Sharpe ratio of a window without trades).
+    Total return is not averaged: train and test windows (and a partial last window) differ in length,
+    so their totals are not comparable; the CAGR row compares the same returns per year. Trade
+    statistics and fees are pooled over every out-of-sample trade in the stitched column.
     """
-    is_mean = {m: table[f"is_{m}"].mean() if m in RETURN_METRICS else math.nan for m in METRICS}
-    per_window = (*RETURN_METRICS, "exposure")  # per-trade statistics are pooled in the stitched column instead
-    oos_mean = {m: table[f"oos_{m}"].mean() if m in per_window else math.nan for m in METRICS}
+    per_window = tuple(m for m in RETURN_METRICS if m not in NOT_AVERAGED)
+    is_mean = {m: table[f"is_{m}"].mean() if m in per_window else math.nan for m in METRICS}
+    oos_per_window = (*per_window, "exposure")  # per-trade statistics are pooled in the stitched column instead
+    oos_mean = {m: table[f"oos_{m}"].mean() if m in oos_per_window else math.nan for m in METRICS}
     days = (table["test_end"] - table["test_start"]).dt.days + 1
     held = float((table["oos_exposure"].fillna(0.0) * days).sum() / days.sum())
     positions = (
@@ -378,8 +396,10 @@ SEMANTICS = (
     "in from before the window counts; one open at its end is marked, not sold); the best {objective} wins "
     "(ties: the first in grid order). Out-of-sample: the chosen combination trades the test window starting "
     "flat, on signals computed from past data only; a position open at the window's last bar is sold at that "
-    "close with the fee (no slippage, as every data-end sale). Buy-and-hold buys the target at each test "
-    "window's first open and sells at its last close, with the same costs; both are compounded across windows."
+    "close with the fee (no slippage, as every data-end sale). A last test window cut short by the end of the "
+    "data is traded to the last bar and marked partial. Buy-and-hold buys the targets at each test window's "
+    "first open (a basket: equal cash into each coin at its own first bar in the window) and sells at its last "
+    "close, with the same costs; both are compounded across windows."
 )
 
 

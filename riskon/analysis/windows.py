@@ -24,6 +24,8 @@ WALKFORWARD_KEYS = {
     "start": Param(None, str, "first train day YYYY-MM-DD (default the first bar)", nullable=True),
 }
 _DAY = pd.Timedelta(days=1)
+#: Test days a partial last window needs: a window is traded from its first bar to a sale at its last close.
+MIN_PARTIAL_DAYS = 2
 
 
 @dataclass(frozen=True)
@@ -41,12 +43,16 @@ class WalkForwardSpec:
 
 @dataclass(frozen=True)
 class Window:
-    """One walk-forward step: train days and the test days right after them (bar open dates, inclusive)."""
+    """One walk-forward step: train days and the test days right after them (bar open dates, inclusive).
+
+    ``partial``: the last test window, cut short by the end of the data (fewer than ``test_days``).
+    """
 
     train_start: pd.Timestamp
     train_end: pd.Timestamp
     test_start: pd.Timestamp
     test_end: pd.Timestamp
+    partial: bool = False
 
 
 # -- config ---------------------------------------------------------------------------------
@@ -95,7 +101,9 @@ def make_windows(spec: WalkForwardSpec, first: pd.Timestamp, last: pd.Timestamp,
 
     Anchored: train ``[start, start + train_days - 1 + k * step_days]``; rolling: train
     ``[start + k * step_days, ... + train_days - 1]``. The test window is the
-    ``test_days`` right after the train window; only whole test windows are used.
+    ``test_days`` right after the train window. When the data ends inside a test
+    window, that window is kept up to the last bar and marked ``partial`` (the most
+    recent stretch is never dropped); it needs at least ``MIN_PARTIAL_DAYS`` test days.
     """
     start = pd.Timestamp(spec.start, tz=first.tz) if spec.start else first
     if start < first or start > last:
@@ -113,14 +121,16 @@ def make_windows(spec: WalkForwardSpec, first: pd.Timestamp, last: pd.Timestamp,
             train_end = train_start + (spec.train_days - 1) * _DAY
         test_start, test_end = train_end + _DAY, train_end + spec.test_days * _DAY
         if test_end > last:
+            if (last - test_start) / _DAY + 1 >= MIN_PARTIAL_DAYS:
+                out.append(Window(train_start, train_end, test_start, last, partial=True))
             break
         out.append(Window(train_start, train_end, test_start, test_end))
         k += 1
     if not out:
-        need = start + (spec.train_days + spec.test_days - 1) * _DAY
+        need = start + (spec.train_days + MIN_PARTIAL_DAYS - 1) * _DAY
         raise ConfigError(
-            f"{where}: [walkforward] train_days + test_days = {spec.train_days + spec.test_days} days from "
-            f"{start:%Y-%m-%d} need data to {need:%Y-%m-%d}, but it ends {last:%Y-%m-%d}; shorten train_days or "
-            "test_days, or move start"
+            f"{where}: [walkforward] train_days = {spec.train_days} days from {start:%Y-%m-%d} and at least "
+            f"{MIN_PARTIAL_DAYS} test days need data to {need:%Y-%m-%d}, but it ends {last:%Y-%m-%d}; shorten "
+            "train_days or move start"
         )
     return out

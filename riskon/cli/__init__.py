@@ -31,6 +31,7 @@ def exit_status(error: BaseException) -> int | None:
     # the error classes live with the wings that raise them; loading them costs nothing once a command ran
     from feeds.errors import DataError, NetworkError
     from riskon.config import ConfigError
+    from riskon.lookahead_gate import LookaheadError
     from riskon.pages.files import OutputError
     from riskon.sweeps.pools import ExecutorError
     from riskon.sweeps.store import StoreError
@@ -42,7 +43,7 @@ def exit_status(error: BaseException) -> int | None:
         return DATA
     if isinstance(error, StoreError):
         return STORE
-    if isinstance(error, OrderFailed | ExecutorError):
+    if isinstance(error, OrderFailed | ExecutorError | LookaheadError):
         return FAILED
     if isinstance(error, OutputError):  # a full disk, a read-only folder: raised where the file is written
         return STORE

@@ -1,6 +1,8 @@
-"""``riskon check lookahead``: prove that rules do not peek at the future."""
+"""``riskon check lookahead``: prove that rules do not peek at the future, at every session."""
 
 from __future__ import annotations
+
+import time
 
 import pandas as pd
 import typer
@@ -19,32 +21,49 @@ def lookahead_cmd(
     asset: str = typer.Option("BTC-USD", help="Asset whose bars the rules are aligned to."),
     start: str = typer.Option("2014-01-01", help="First asset bar used."),
     lag: float = typer.Option(0.0, help="Publication lag in hours."),
-    signals: int = typer.Option(40, help="Signals sampled; the data is cut just before, at and after each."),
-    random_cuts: int = typer.Option(20, "--random", help="Cuts at random instants."),
-    backtests: int = typer.Option(4, help="Cuts at which the strategy's decisions are compared too."),
-    seed: int = typer.Option(0, help="Seed of the sampled and random cuts."),
+    sampled: bool = typer.Option(
+        False, "--sampled", help="The older sampled check (cuts around sampled signals, strategy decisions too)."
+    ),
+    signals: int = typer.Option(40, help="With --sampled: signals sampled; cut just before, at and after each."),
+    random_cuts: int = typer.Option(20, "--random", help="With --sampled: cuts at random instants."),
+    backtests: int = typer.Option(4, help="With --sampled: cuts at which the strategy's decisions are compared."),
+    seed: int = typer.Option(0, help="With --sampled: seed of the sampled and random cuts."),
 ) -> None:
-    """Cut the raw sources at many UTC instants, re-align, recompute; fail if an earlier signal changes."""
+    """At every index session (and asset bar), recompute each rule on the data known then; fail if its output changes.
+
+    Exhaustive: a peek on a single date, and one that only suppresses signals, are caught.
+    """
     # a backtest's stack (pandas, numba, backtrader) loads only when one runs
-    from strategies.lookahead import check
+    from feeds.align import align, session_frame
+    from strategies.lookahead import check, first_peek, rule_frame
 
     out = console(width=160)
     idx = load(index, "1d")
     ast_full = load(asset, "1d")
     ast = ast_full[ast_full.index >= pd.Timestamp(start, tz="UTC")]
     ast.attrs = dict(ast_full.attrs)
+    sessions = session_frame(idx)
+    bars = None
     failed = []
     for name in names or rules.available():
-        diffs = check(
-            rules.make(name), idx, ast, lag=lag, n_signal=signals, n_random=random_cuts, n_backtest=backtests,
-            seed=seed, start=start,
-        )  # fmt: skip
-        if diffs:
-            failed.append(name)
-            out.print(
-                styled(("FAIL", "red"), f" {name}: {len(diffs)} difference(s); first: {diffs[0]}"), highlight=False
-            )
+        rule = rules.make(name)
+        t0 = time.perf_counter()
+        if sampled:
+            diffs = check(
+                rule, idx, ast, lag=lag, n_signal=signals, n_random=random_cuts, n_backtest=backtests, seed=seed,
+                start=start,
+            )  # fmt: skip
+            problem = f"{len(diffs)} difference(s); first: {diffs[0]}" if diffs else None
         else:
-            out.print(styled(("ok", "green"), f"   {name}"), highlight=False)
+            if rule.on != "index" and bars is None:
+                bars = align(ast, sessions, lag=lag)
+            peek = first_peek(rule, rule_frame(rule, sessions, bars))
+            problem = None if peek is None else str(peek)
+        seconds = time.perf_counter() - t0
+        if problem:
+            failed.append(name)
+            out.print(styled(("FAIL", "red"), f" {name}: {problem}"), highlight=False)
+        else:
+            out.print(styled(("ok", "green"), f"   {name} ({seconds:.1f} s)"), highlight=False)
     if failed:
         raise typer.Exit(1)

@@ -12,6 +12,7 @@ from riskon import api
 from riskon.cli.console import console, styled
 from riskon.cli.tables import SURVIVORSHIP, metrics_table, trades_table
 from riskon.config import target_text
+from riskon.lookahead_gate import ALLOWED
 from riskon.pages.html import reports_dir
 
 
@@ -24,16 +25,21 @@ def run_cmd(
     no_report: bool = typer.Option(
         False, "--no-report", help="Print only: no tear sheet or chart, and no files unless --out is given."
     ),
+    allow_lookahead: bool = typer.Option(
+        False, "--allow-lookahead", help="Run even if a rule fails the lookahead check (the result is marked)."
+    ),
 ) -> None:
     """Run one backtest: print metrics beside buy-and-hold and the trades; write tear sheet, chart, CSVs."""
     cfg = api.read_config(config)
     if no_report:
-        cfg = replace(cfg, report={"tearsheet": False, "chart": False})
+        cfg = replace(cfg, report={**cfg.report, "tearsheet": False, "chart": False})
     out_c, err_c = console(width=160), console(stderr=True, width=160)
     t0 = time.perf_counter()
     if engine not in ("backtrader", "fast"):
         raise typer.BadParameter(f"{engine!r}: choose backtrader or fast", param_hint="--engine")
-    result = api.run(cfg, engine=engine, announce=lambda m: err_c.print(m, highlight=False))
+    result = api.run(
+        cfg, engine=engine, announce=lambda m: err_c.print(m, highlight=False), allow_lookahead=allow_lookahead
+    )
     elapsed = time.perf_counter() - t0
     bars, d = result.bars, cfg.data
     out_c.print(
@@ -44,10 +50,17 @@ def run_cmd(
         ),
         highlight=False,
     )
-    out_c.print(metrics_table(result.metrics, "metrics (daily returns, 365 days a year)"))
+    shown = result.metrics.rename(columns={"buy_and_hold": result.benchmark_label})
+    out_c.print(metrics_table(shown, "metrics (daily returns, 365 days a year)"))
+    out_c.print(f"benchmark: {result.benchmark_text}", highlight=False, markup=False, soft_wrap=True)
     out_c.print(trades_table(result.trades))
     for line in result.backtest.log:
         err_c.print(f"note: {line}", highlight=False, markup=False)
+    if result.lookahead_failed:
+        out_c.print(f"warning: {ALLOWED}: {result.lookahead_failed}", highlight=False, markup=False, soft_wrap=True)
+    warning = result.fill_bar_warning
+    if warning:
+        out_c.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     if cfg.target["mode"] != "single":
         out_c.print(f"note: {SURVIVORSHIP}", highlight=False)
     if no_report and out is None:

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import duckdb
 import pandas as pd
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from riskon.cli.console import console
+from riskon.cli.console import console, styled
 from riskon.metrics import METRICS, format_metric
+from riskon.pages.paths import inside, safe_name
+from riskon.sweeps import query
+from riskon.sweeps.dask_security import tls_files
+from riskon.sweeps.spec import MAX_COMBINATIONS
 from riskon.sweeps.store import DEFAULT_DB, Store, rank_runs
 
 if TYPE_CHECKING:
@@ -38,13 +40,22 @@ def runs_table(df: pd.DataFrame, title: str, metrics: list[str]) -> Table:
 
 
 def sweep_cmd(
-    config: Path = typer.Argument(..., help="A config with a \\[sweep] section."),
+    config: Path = typer.Argument(..., help="A config with a [sweep] section."),
     workers: int = typer.Option(2, "--workers", "-w", help="Local worker processes (1 = in this process)."),
     scheduler: str = typer.Option(None, help="Dask: 'local' starts a LocalCluster; tcp://host:port joins one."),
     db: Path = typer.Option(DEFAULT_DB, help="DuckDB results store."),
     top: int = typer.Option(10, help="Best runs shown at the end."),
     engine: str = typer.Option("auto", help="fast (vectorised), backtrader, or auto (fast when it can)."),
     verify: int = typer.Option(0, help="Re-run this many random runs plus the top 3 in backtrader and compare."),
+    max_combinations: int = typer.Option(
+        MAX_COMBINATIONS, "--max-combinations", min=1, help="Refuse a larger sweep (counted before anything runs)."
+    ),
+    allow_lookahead: bool = typer.Option(
+        False, "--allow-lookahead", help="Run even if a rule fails the lookahead check (the sweep is marked)."
+    ),
+    tls_ca: Path = typer.Option(None, "--tls-ca", help="A tls:// scheduler: the CA certificate (PEM)."),
+    tls_cert: Path = typer.Option(None, "--tls-cert", help="A tls:// scheduler: this client's certificate (PEM)."),
+    tls_key: Path = typer.Option(None, "--tls-key", help="A tls:// scheduler: this client's private key (PEM)."),
 ) -> None:
     """Run a parameter sweep (or resume it): every combination once, committed in batches."""
     # the API loads on first use (keeps `import riskon` light)
@@ -71,20 +82,28 @@ def sweep_cmd(
             state["last"] = done
 
     try:
-        with progress:
+        with progress, tls_files(tls_ca, tls_cert, tls_key):
             res = api.sweep(config, db=db, workers=workers, scheduler=scheduler, progress=tick, engine=engine,
-                            announce=lambda m: err.print(m, highlight=False, markup=False))  # fmt: skip
+                            announce=lambda m: err.print(m, highlight=False, markup=False),
+                            max_combinations=max_combinations, allow_lookahead=allow_lookahead)  # fmt: skip
     except KeyboardInterrupt:
         err.print(f"interrupted: finished batches are stored in {db}; run the same command again to resume")
         raise typer.Exit(130) from None
     ok = res.runs[res.runs["status"] == "ok"]
     best = res.best(top)
     out.print(
-        f"[bold]{res.name}[/] ({res.sweep_id}): {res.total} combinations, {res.already_done} already stored, "
-        f"{res.ran} run now ({res.failed} failed) in {res.seconds:.1f} s on {res.executor}"
-        + (f"; {res.skipped} skipped by rule constraints" if res.skipped else ""),
+        styled(
+            (res.name, "bold"),
+            f" ({res.sweep_id}): {res.total} combinations, {res.already_done} already stored, "
+            f"{res.ran} run now ({res.failed} failed) in {res.seconds:.1f} s on {res.executor}"
+            + (f"; {res.skipped} skipped by rule constraints" if res.skipped else ""),
+        ),
         highlight=False,
     )
+    flagged = Store(db).lookahead(res.sweep_id) if allow_lookahead else None  # marked by riskon.lookahead_gate
+    if flagged:
+        out.print(f"warning: lookahead check FAILED, run allowed by --allow-lookahead: {flagged}", highlight=False,
+                  markup=False, soft_wrap=True)  # fmt: skip
     metrics = list(dict.fromkeys([res.objective, "cagr", "sharpe", "max_drawdown", "trades"]))
     out.print(runs_table(best, f"best {len(best)} by {res.objective}", metrics))
     failed = res.runs[res.runs["status"] != "ok"]
@@ -94,12 +113,14 @@ def sweep_cmd(
         # the sweep machinery (DuckDB, pools) loads only for a sweep
         from riskon.sweeps.verify import verify_runs
 
-        picked = verify_runs(config, ok, res.objective, res.direction, verify)
+        picked = verify_runs(config, ok, res.objective, res.direction, verify, store=Store(db))
         bad = [v for v in picked if v["differences"]]
         for v in picked:
-            mark = "[red]DIFF[/]" if v["differences"] else "[green]same[/]"
+            mark = ("DIFF", "red") if v["differences"] else ("same", "green")
             what = "; ".join(v["differences"][:3]) or "metrics equal"
-            out.print(f"verify {mark} {v['run_id'][:12]} ({v['engine']} vs backtrader): {what}", highlight=False)
+            out.print(
+                styled("verify ", mark, f" {v['run_id'][:12]} ({v['engine']} vs backtrader): {what}"), highlight=False
+            )
         if bad:
             err.print(f"verify: {len(bad)} of {len(picked)} runs differ from backtrader")
             raise typer.Exit(1)
@@ -114,7 +135,8 @@ def sweep_cmd(
         raise typer.Exit(1)
 
 
-_SAFE_WHERE = re.compile(r"^[\w\s.<>=!()'\"+\-*/%,]+$")
+#: Where ``riskon results --export`` writes by default (git-ignored, like everything under runs/).
+EXPORTS_DIR = Path("runs") / "exports"
 
 
 def results_cmd(
@@ -122,17 +144,22 @@ def results_cmd(
     top: int = typer.Option(20, help="Rows shown."),
     sort: str = typer.Option("sharpe", help=f"Metric to sort by: {', '.join(METRICS)}."),
     ascending: bool = typer.Option(False, "--ascending", help="Smallest first."),
-    where: str = typer.Option(None, help='Filter, e.g. "sharpe > 0.8 and confirm_days >= 2".'),
+    where: str = typer.Option(
+        None,
+        help='Filter: metrics and parameters, numbers, < <= > >= == !=, and/or/not, e.g. "sharpe > 0.8 and '
+        'confirm_days >= 2".',
+    ),
     export: str = typer.Option(None, help="Write every matching run: csv or parquet."),
-    out_path: Path = typer.Option(None, "--out", help="Export file (default: runs/<sweep>.<format>)."),
+    out_path: Path = typer.Option(None, "--out", help="Export file (default: runs/exports/<sweep>.<format>)."),
     db: Path = typer.Option(DEFAULT_DB, help="DuckDB results store."),
     splits: int = typer.Option(16, "--splits", help="CSCV blocks for the probability of backtest overfitting."),
 ) -> None:
     """Query a sweep's stored runs: best by a metric, filtered, exported with run ids and parameters.
 
-    After the table comes the sweep's robustness (over all its ok runs, whatever ``--where`` keeps):
-    trials of the strategy in the store, the best run's Sharpe, PSR, DSR and PBO (see riskon/robust.py);
-    then, when the sweep's config has a ``[walkforward]`` table, its walk-forward from the stored runs.
+    After the table comes the sweep's robustness (over all its ok runs, whatever --where keeps):
+    trials of the strategy in the store, the best run's Sharpe, PSR, DSR and PBO (see the docs' walk-forward
+    and overfitting guide); then, when the sweep's config has a [walkforward] table, its walk-forward from
+    the stored runs.
     """
     # a backtest's stack (pandas, numba, backtrader) loads only when one runs
     from riskon.analysis.overfitting import RobustnessError
@@ -140,6 +167,10 @@ def results_cmd(
 
     if sort not in METRICS:
         raise typer.BadParameter(f"unknown metric {sort!r}; valid: {', '.join(METRICS)}", param_hint="--sort")
+    if export and export not in ("csv", "parquet"):
+        raise typer.BadParameter("csv or parquet", param_hint="--export")
+    if where is not None:
+        query.parse(where)  # refused before the store is opened; names are checked against the runs below
     if splits < 2 or splits > 20 or splits % 2:
         raise typer.BadParameter(f"an even number from 2 to 20, got {splits}", param_hint="--splits")
     store = Store(db)
@@ -148,20 +179,12 @@ def results_cmd(
     except (KeyError, FileNotFoundError) as e:
         raise typer.BadParameter(str(e).strip("'\""), param_hint="SWEEP") from None
     df = store.runs(info["sweep_id"])
-    if where:
-        if not _SAFE_WHERE.match(where):
-            raise typer.BadParameter(
-                "use column names, numbers, quotes and comparison operators only", param_hint="--where"
-            )
-        try:
-            df = duckdb.query_df(df, "runs", f"SELECT * FROM runs WHERE {where}").df()
-        except duckdb.Error as e:
-            cols = ", ".join(c for c in df.columns if c not in ("params", "error"))
-            raise typer.BadParameter(f"{str(e).splitlines()[0]}; columns: {cols}", param_hint="--where") from None
+    if where is not None:
+        df = query.filter_runs(df, where)  # parsed into a tree and evaluated on the table: never SQL
     df = rank_runs(df, sort, "minimize" if ascending else "maximize")
     out = console()
-    if export and export not in ("csv", "parquet"):
-        raise typer.BadParameter("csv or parquet", param_hint="--export")
+    # a stored sweep name is sanitised and kept inside runs/exports (riskon.pages.paths)
+    path = (out_path or inside(EXPORTS_DIR, safe_name(info["name"], suffix=f".{export}"))) if export else None
     robust, skipped = None, ""
     if info["ok"] < 2:
         skipped = f"the sweep has {info['ok']} ok run(s); PSR, DSR and PBO need at least 2"
@@ -170,8 +193,7 @@ def results_cmd(
             robust = sweep_robustness(store, info["sweep_id"], n_splits=splits)
         except RobustnessError as e:
             skipped = str(e)
-    if export:
-        path = out_path or Path("runs") / f"{info['name']}.{export}"
+    if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         plain = df.drop(columns=["params"])
         if robust is not None:  # each run's own PSR(0) and DSR (the sweep's trials), and the sweep's PBO
@@ -242,7 +264,7 @@ def report_cmd(
 ) -> None:
     """A stored run's quantstats tear sheet (RUN_ID), or a sweep's report (--sweep), from the store."""
     # pages load matplotlib: only when a page is wanted
-    from riskon.pages.html import reports_dir
+    from riskon.pages.html import report_path
 
     if (run_id is None) == (sweep is None):
         raise typer.BadParameter(
@@ -267,7 +289,8 @@ def report_cmd(
         raise typer.BadParameter(str(e).strip("'\""), param_hint="RUN_ID") from None
     if row["status"] != "ok":
         raise typer.BadParameter(f"run {row['run_id']} failed: {row['error']}", param_hint="RUN_ID")
-    path = out or reports_dir() / row["sweep_name"] / row["run_id"] / "tearsheet.html"
+    # the sweep name and run id come from the store: sanitised, and kept inside the reports folder
+    path = out or report_path(*[n for n in (row["sweep_name"], row["run_id"]) if n], "tearsheet.html")
     params = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in json.loads(row["params"]).items())
     write_returns_tearsheet(
         row["returns"], row["bench"], path, f"riskon: {row['sweep_name']} {row['run_id'][:12]} ({params})"

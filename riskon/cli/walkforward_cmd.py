@@ -45,7 +45,7 @@ def windows_table(res: WalkForwardResult) -> Table:
         table.add_row(
             str(r["window"]),
             f"{_d(r['train_start'])} .. {_d(r['train_end'])}",
-            f"{_d(r['test_start'])} .. {_d(r['test_end'])}",
+            f"{_d(r['test_start'])} .. {_d(r['test_end'])}" + (" (partial)" if r.get("partial") else ""),
             *("-" if is_missing(r[n]) else str(r[n]) for n in names),
             format_metric(obj, r[f"is_{obj}"]),
             format_metric("cagr", r["is_cagr"]),

@@ -14,7 +14,8 @@ from matplotlib.figure import Figure
 
 from riskon.analysis.comparison import MONTHS, Comparison, drawdown, monthly_returns, wealth
 from riskon.metrics import LABELS, METRICS, format_metric
-from riskon.pages.html import esc, figure, new_figure, page, reports_dir, table, write_page
+from riskon.pages.html import esc, figure, new_figure, page, report_path, table, write_page
+from riskon.pages.paths import NAME_CAP
 
 #: How the null's percentile (a share of draws, 0..1) is shown.
 PERCENTILE_FORMAT = "{:.0%}"
@@ -143,8 +144,10 @@ def comparison_html(comp: Comparison) -> str:
         f'<div class="text">{table(runs, index=False)}</div>',
         "<h2>Metrics side by side</h2>",
         f'<div id="metrics">{table(shown, formats)}</div>',
-        '<p class="note">Daily returns, 365 days a year, risk-free rate 0. Buy-and-hold buys the same target at '
-        "the first bar's open with the same costs and holds it. "
+        '<p class="note">Daily returns, 365 days a year, risk-free rate 0. Each run is compared with the '
+        "benchmark its runs-table row names: buy-and-hold of its target (a basket: equal cash into each coin at its "
+        "own first bar, a coin whose data ends sold at its last close) or a config's [report] benchmark series, "
+        "bought at the first open with the same costs and held. "
         + esc(NULL_HOW.format(n=comp.null_n) if comp.null_n else "Random-entry null: not computed (--null 0).")
         + "</p>",
     ]
@@ -165,14 +168,17 @@ def comparison_html(comp: Comparison) -> str:
 
 
 def default_path(comp: Comparison, sweep: str | None = None) -> Path:
-    """``reports/<sweep>/compare-top<N>.html`` for a sweep's best runs, else ``reports/compare/<labels>.html``."""
+    """``reports/<sweep>/compare-top<N>.html`` for a sweep's best runs, else ``reports/compare/<labels>.html``.
+
+    Built from sanitised names and checked to stay inside the reports folder (``riskon.pages.paths``).
+    """
     if sweep:
-        return reports_dir() / _slug(sweep) / f"compare-top{len(comp.entries)}.html"
-    return reports_dir() / "compare" / (_slug("-vs-".join(e.label for e in comp.entries))[:120] + ".html")
+        return report_path(_slug(sweep), f"compare-top{len(comp.entries)}.html")
+    return report_path("compare", _slug("-vs-".join(e.label for e in comp.entries))[: NAME_CAP - 5] + ".html")
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "runs"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._")[:NAME_CAP] or "runs"
 
 
 def write_comparison(comp: Comparison, path: str | Path) -> Path:

@@ -22,6 +22,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from riskon.pages.files import ensure_folder, write_text
+from riskon.pages.paths import inside
 
 if TYPE_CHECKING:  # matplotlib loads with the first figure: the CLI and sweep workers import this module
     from matplotlib.figure import Figure
@@ -46,6 +47,15 @@ a{color:#1f4e79}
 def reports_dir() -> Path:
     """The folder reports are written under: ``$RISKON_REPORTS`` or ``./reports``."""
     return Path(os.environ.get(REPORTS_ENV) or "reports")
+
+
+def report_path(*names: object) -> Path:
+    """A default report path ``reports/<name>/.../<file>`` from sanitised names, checked to stay in the folder.
+
+    Sweep names and run ids come from the store, which anyone may have written: ``../../x`` becomes
+    ``_.._x`` and can never lead outside ``reports_dir()`` (``riskon.pages.paths``).
+    """
+    return inside(reports_dir(), *names)
 
 
 def esc(value: object) -> str:

@@ -49,9 +49,9 @@ def write_outputs(result: Result, out_dir: str | Path) -> dict[str, Path]:
 
 
 def result_html(result: Result, trades: int = 10) -> str:
-    """A run as an HTML fragment: metrics beside buy-and-hold, the first trades and the signal chart."""
+    """A run as an HTML fragment: metrics beside its benchmark (named), the first trades and the signal chart."""
     cfg = result.config
-    m = result.metrics.rename(index=LABELS)
+    m = result.metrics.rename(index=LABELS, columns={"buy_and_hold": result.benchmark_label})
     m.columns = [c.replace("_", " ") for c in m.columns]
     fmts = {LABELS.get(k, k): v for k, v in METRICS.items()}
     bars = result.bars
@@ -61,7 +61,12 @@ def result_html(result: Result, trades: int = 10) -> str:
         f"<p>{esc(cfg.description)}</p>"
         f"<p>{bars.index[0]:%Y-%m-%d} .. {bars.index[-1]:%Y-%m-%d}, {len(bars)} bars; "
         "daily returns, 365 days a year</p>"
+        f"<p>benchmark: {esc(result.benchmark_text)}</p>"
     )
+    warning = result.fill_bar_warning
+    if warning:
+        head += f'<p class="note">warning: {esc(warning)}</p>'
+
     tr = result.trades
     cols = ["asset", "signal_session", "entry_time", "entry_price", "exit_time", "exit_price", "exit_reason", "pnl"]
     shown = tr[cols].head(trades).copy()

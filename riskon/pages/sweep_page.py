@@ -30,10 +30,13 @@ from riskon.analysis.walk_forward import SEMANTICS, stored_walkforward
 from riskon.config import ConfigError
 from riskon.metrics import LABELS, METRICS
 from riskon.pages.comparison_page import PERCENTILE_FORMAT
-from riskon.pages.html import esc, figure, new_figure, page, reports_dir, table, write_page
+from riskon.pages.html import esc, figure, new_figure, page, report_path, table, write_page
 from riskon.pages.robustness_page import robustness_section
 from riskon.pages.walkforward_page import SUMMARY_NOTE, equity_chart, setup_html, summary_html, windows_html
 from riskon.sweeps.store import DEFAULT_DB, Store, rank_runs, short_name
+
+#: The mark of a sweep run on purpose although its rules failed the lookahead check.
+ALLOWED_SWEEP = "lookahead check FAILED, sweep allowed by --allow-lookahead"
 
 #: Metrics drawn as histograms (fees are a by-product, not a score).
 DISTRIBUTED = [m for m in METRICS if m != "fees"]
@@ -116,6 +119,45 @@ def _fmt_value(v) -> str:
 
 
 # -- best runs and distributions ------------------------------------------------------------------------
+def edge_params(data: SweepData) -> list[tuple[str, object, str, list]]:
+    """Numeric swept parameters whose best-run value is the lowest or highest value tried.
+
+    ``(parameter, best value, "lowest" | "highest", values tried ascending)`` per such parameter,
+    for grid, random and Optuna sweeps alike (the values tried are those of the finished runs).
+    A best run on the edge of the searched range says the optimum may lie outside it.
+    """
+    out = []
+    for p in data.params:
+        tried = sorted({v for v in data.runs[p].dropna() if _is_number(v)})
+        if len(tried) < 2 or not _is_number(data.best[p]):
+            continue
+        if data.best[p] == tried[0]:
+            out.append((p, data.best[p], "lowest", tried))
+        elif data.best[p] == tried[-1]:
+            out.append((p, data.best[p], "highest", tried))
+    return out
+
+
+def edge_warning(data: SweepData) -> str | None:
+    """One sentence naming every parameter whose best value sits on the edge of the range tried, or None."""
+    edges = edge_params(data)
+    if not edges:
+        return None
+    parts = [
+        f"{p} = {_fmt_value(v)} (the {side} of {len(tried)} values tried, {_fmt_value(tried[0])} .. "
+        f"{_fmt_value(tried[-1])})"
+        for p, v, side, tried in edges
+    ]
+    return (
+        f"warning: the best run by {data.objective} sits on the edge of the searched range: {'; '.join(parts)}. "
+        "The best value may lie outside the range: widen it past that edge and sweep again before trusting it."
+    )
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool | np.bool_)
+
+
 def best_table(data: SweepData, top: int = 10) -> pd.DataFrame:
     """The ``top`` runs by the objective: id, swept parameters and the main metrics."""
     shown = [
@@ -378,6 +420,12 @@ def sweep_report(
         + "</p>",
         f"<h2>Best {len(best)} runs by {esc(data.objective)}</h2>",
         f'<div id="best">{table(best, formats, index=False)}</div>',
+        *([f'<p class="note" id="edge">{esc(edge)}</p>'] if (edge := edge_warning(data)) else []),
+        *(
+            [f'<p class="note" id="lookahead">{esc(ALLOWED_SWEEP)}: {esc(bad)}</p>']
+            if (bad := data.store.lookahead(data.info["sweep_id"]))
+            else []
+        ),
         "<h2>Distribution of each metric</h2>",
         figure(distribution_figure(data), "histogram of each metric over the sweep"),
         "<h2>The objective over two parameters</h2>",
@@ -406,7 +454,7 @@ def sweep_report(
     sections += robustness_section(data.store, data.info["sweep_id"])
     sections.append("<h2>Walk-forward</h2>")
     sections += walkforward_section(data, cache=cache)
-    path = Path(out) if out is not None else reports_dir() / data.name / "sweep.html"
+    path = Path(out) if out is not None else report_path(data.name, "sweep.html")  # a stored name: sanitised
     title = f"sweep {data.name}: best by {data.objective}"
     return write_page(path, page(title, sections, subtitle=f"sweep id {data.info['sweep_id']}"))
 

@@ -1,4 +1,4 @@
-"""quantstats HTML tear sheets, set up so their numbers match riskon's table.
+"""quantstats HTML tear sheets, set up so their numbers match riskon's table and every figure is drawn right.
 
 Traps handled here: quantstats annualises over 252 periods unless told 365;
 it aligns the benchmark to the strategy's dates unless ``match_dates=False``;
@@ -6,6 +6,23 @@ a ticker string as benchmark makes it download (or report zeros offline), so
 the benchmark is always a Series on the strategy's own calendar; importing it
 floods the log with matplotlib font lookups; its HTML links a remote favicon and pastes the
 title unescaped.
+
+quantstats 0.0.86 (the newest release) misdraws on pandas 3 and matplotlib 3.11. Every workaround
+lives in this module, and the page stays quantstats' own (its functions draw every figure and table):
+
+- **EOY bars** (``_positional_bars``, inside ``drawing_fixes``): pandas 3 bar-plots a fixed-frequency
+  yearly index at period numbers (years since 1970) while quantstats puts its ticks at 0..n-1, so the
+  year labels pile up at the left (more than 10 years) or sit one year late (10 or fewer). pandas'
+  ``x_compat`` plotting option restores positional bars.
+- **-1000 % tick** (``_SymlogRescaled``, inside ``drawing_fixes``): the log-returns chart fixes its
+  y-limits while the axis is still linear, then switches to symlog, which does not rescale; the view
+  is rescaled after the switch.
+- **"CAGR" glyph box** (``_plain_percent``): the metric key holds U+FE6A (small percent sign), which
+  common fonts lack; it is written as a plain ``%``.
+- **"Recovered" on an open drawdown** (``drawdown_table``): quantstats gives an unrecovered drawdown
+  the series' last date as its end, and its recovered dates are the last day still underwater (one
+  day early). The table is rebuilt from quantstats' own drawdown details with the first day back at
+  the peak, and "not recovered" for a drawdown still open at the end.
 """
 
 from __future__ import annotations
@@ -45,6 +62,117 @@ def _quiet_quantstats():
             lg.setLevel(lv)
 
 
+#: What the drawdown table says of a drawdown still open on the last day.
+NOT_RECOVERED = "not recovered"
+#: quantstats' glyph after "CAGR" (U+FE6A SMALL PERCENT SIGN), missing from common fonts.
+SMALL_PERCENT = "\ufe6a"
+
+
+@contextlib.contextmanager
+def _positional_bars():
+    """pandas' ``x_compat`` plotting option: bar charts of a yearly index at positions 0..n-1, as quantstats expects."""
+    with pd.plotting.plot_params.use("x_compat", True):
+        yield
+
+
+class _SymlogRescaled:
+    """pyplot as quantstats' plotting core sees it, except that switching an axis to symlog rescales its view.
+
+    quantstats sets its limits on the linear axis (margins of a linear scale: the seed's lower limit
+    was -1397 %) and then calls ``yscale("symlog")``; recomputing the data limits after the switch
+    gives margins in the symlog scale, so no tick appears below the lowest value plotted.
+    """
+
+    def __init__(self, pyplot) -> None:
+        self._pyplot = pyplot
+
+    def __getattr__(self, name: str):
+        return getattr(self._pyplot, name)
+
+    def yscale(self, value, **kwargs) -> None:
+        """``pyplot.yscale``, then (for symlog) the view rescaled to the data in the new scale."""
+        self._pyplot.yscale(value, **kwargs)
+        if value == "symlog":
+            ax = self._pyplot.gca()
+            ax.relim()
+            ax.autoscale_view()
+
+
+@contextlib.contextmanager
+def _rescaled_symlog():
+    """quantstats' plotting core draws with ``_SymlogRescaled`` instead of pyplot while the tear sheet is made."""
+    # quantstats loads only for a tear sheet
+    from quantstats._plotting import core
+
+    pyplot = core._plt
+    core._plt = _SymlogRescaled(pyplot)
+    try:
+        yield
+    finally:
+        core._plt = pyplot
+
+
+@contextlib.contextmanager
+def drawing_fixes():
+    """quantstats' charts drawn right on pandas 3 / matplotlib 3.11: positional EOY bars, symlog views rescaled.
+
+    Every tear sheet is drawn inside it; a quantstats plotting function called inside it draws the
+    same figure the tear sheet embeds.
+    """
+    with _positional_bars(), _rescaled_symlog():
+        yield
+
+
+def _plain_percent(html: str) -> str:
+    """The small percent sign quantstats puts in the "CAGR" key, as a plain ``%``."""
+    return html.replace(SMALL_PERCENT, "%")
+
+
+def drawdown_table(returns: pd.Series, n: int = 10) -> pd.DataFrame:
+    """The ``n`` worst drawdowns as the tear sheet lists them: Started, Recovered, Drawdown (%), Days.
+
+    From quantstats' own ``to_drawdown_series`` and ``drawdown_details``, ordered as quantstats orders
+    them, with two fixes: "Recovered" is the first day back at the previous peak (quantstats gives the
+    last day still underwater), and a drawdown still open on the last day says ``NOT_RECOVERED``
+    (quantstats gives it the series' last date). "Days" stays quantstats' count of days underwater
+    (to the last day for an open one).
+    """
+    # quantstats loads only for a tear sheet
+    import quantstats as qs
+
+    prepared = qs.utils._prepare_returns(_naive(returns))
+    dd = qs.stats.to_drawdown_series(prepared)
+    details = qs.stats.drawdown_details(dd).sort_values(by="max drawdown", ascending=True)[:n]
+    days = [f"{d:%Y-%m-%d}" for d in dd.index]
+    position = {d: i for i, d in enumerate(days)}
+    recovered = []
+    for end in details["end"]:
+        i = position[end]
+        recovered.append(NOT_RECOVERED if i == len(days) - 1 and dd.iloc[-1] < 0 else days[i + 1])
+    table = details[["start", "max drawdown", "days"]].copy()
+    table.insert(1, "end", recovered)
+    table.columns = ["Started", "Recovered", "Drawdown", "Days"]
+    return table
+
+
+_DD_TABLE = re.compile(r'(<div id="ddinfo">\s*<h3>[^<]*</h3>\s*)<table>.*?</table>', re.S)
+
+
+def _fix_drawdowns(html: str, returns: pd.Series) -> str:
+    """Replace quantstats' drawdown table with ``drawdown_table``, rendered by quantstats' own table writer."""
+    # quantstats loads only for a tear sheet
+    import quantstats as qs
+
+    rows = qs.reports._html_table(drawdown_table(returns), False)
+    fixed, found = _DD_TABLE.subn(lambda m: m.group(1) + rows, html, count=1)
+    if found != 1:
+        raise RuntimeError(
+            f"quantstats {qs.__version__}: the tear sheet's drawdown table was not found; riskon's fix of its "
+            "Recovered column (riskon.pages.tearsheet) needs updating for this version"
+        )
+    return fixed
+
+
 def _naive(series: pd.Series) -> pd.Series:
     s = series.copy()
     if isinstance(s.index, pd.DatetimeIndex) and s.index.tz is not None:
@@ -80,31 +208,66 @@ def _set_title(html: str, title: str) -> str:
 
 def _title(result) -> str:
     title = f"riskon: {result.config.name}"
+    if getattr(result, "signal_supplied", False):  # riskon.run(signal=...): the signal was not lookahead-checked
+        title += " (signal supplied, not checked)"
+    if getattr(result, "lookahead_failed", None):  # run on purpose with --allow-lookahead
+        title += " (lookahead check FAILED, run allowed by --allow-lookahead)"
     if result.config.target["mode"] != "single":
         title += " (survivorship bias: coin list chosen today)"
     return title
 
 
 def write_tearsheet(result, path: str | Path, title: str | None = None) -> Path:
-    """Write the quantstats tear sheet of a run ``Result`` against buy-and-hold to ``path``."""
-    return write_returns_tearsheet(result.returns, result.benchmark_returns, path, title or _title(result))
+    """Write the quantstats tear sheet of a run ``Result`` against its benchmark (named on the page) to ``path``."""
+    return write_returns_tearsheet(
+        result.returns,
+        result.benchmark_returns,
+        path,
+        title or _title(result),
+        benchmark_label=result.benchmark_label,
+        benchmark_text=result.benchmark_text,
+    )
 
 
-def write_returns_tearsheet(returns: pd.Series, benchmark: pd.Series, path: str | Path, title: str) -> Path:
-    """Write a quantstats tear sheet from daily returns and a benchmark already on the same calendar."""
+def write_returns_tearsheet(
+    returns: pd.Series,
+    benchmark: pd.Series,
+    path: str | Path,
+    title: str,
+    benchmark_label: str = "buy & hold",
+    benchmark_text: str = "buy-and-hold of the run's targets",
+    periods: int = PERIODS,
+) -> Path:
+    """Write a quantstats tear sheet from daily returns and a benchmark already on the same calendar.
+
+    ``benchmark_label`` names the benchmark's column, legends and heading; ``benchmark_text`` says
+    in words what it is, under the heading. ``periods`` a year: 365 on riskon's calendar-day
+    returns, 252 on a trading-day calendar (``riskon.bt.QuantStatsAnalyzer`` on an equity feed).
+    """
     path = Path(path)
     fd, raw = tempfile.mkstemp(prefix="riskon-tearsheet-", suffix=".html")  # outside the reports folder
     os.close(fd)  # quantstats writes here; the page appears only once its remote links are gone
     try:
-        _write_quantstats(returns, benchmark, Path(raw), path.name, title)
+        heading = f"{title} vs {benchmark_label}"
+        _write_quantstats(returns, benchmark, Path(raw), path.name, heading, benchmark_label, benchmark_text, periods)
         text = Path(raw).read_text(encoding="utf-8")
     finally:
         with contextlib.suppress(OSError):
             os.unlink(raw)
+    text = _fix_drawdowns(_plain_percent(text), returns)
     return write_page(path, _set_title(strip_remote_links(text), title))
 
 
-def _write_quantstats(returns: pd.Series, benchmark: pd.Series, out: Path, filename: str, title: str) -> None:
+def _write_quantstats(
+    returns: pd.Series,
+    benchmark: pd.Series,
+    out: Path,
+    filename: str,
+    title: str,
+    label: str,
+    text: str,
+    periods: int = PERIODS,
+) -> None:
     with _quiet_quantstats():
         # matplotlib loads only when a chart is drawn
         import matplotlib
@@ -113,13 +276,15 @@ def _write_quantstats(returns: pd.Series, benchmark: pd.Series, out: Path, filen
         # quantstats loads only for a tear sheet
         import quantstats as qs
 
-        qs.reports.html(
-            _naive(returns).rename("Strategy"),
-            benchmark=_naive(benchmark).rename("Buy & hold"),
-            rf=0.0,
-            periods_per_year=PERIODS,
-            match_dates=False,
-            output=str(out),
-            title=escape(title),  # quantstats pastes the title into its HTML as it is
-            download_filename=filename,
-        )
+        with drawing_fixes():
+            qs.reports.html(
+                _naive(returns).rename("Strategy"),
+                benchmark=_naive(benchmark).rename(label),
+                rf=0.0,
+                periods_per_year=periods,
+                match_dates=False,
+                output=str(out),
+                title=escape(title),  # quantstats pastes the title and parameters into its HTML as they are
+                parameters={"Benchmark is": escape(text)},
+                download_filename=filename,
+            )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from riskon.analysis.walk_forward import SEMANTICS, WalkForwardResult, is_missing, param_columns
+from riskon.analysis.walk_forward import NOT_AVERAGED, SEMANTICS, WalkForwardResult, is_missing, param_columns
 from riskon.analysis.windows import RETURN_METRICS
 from riskon.metrics import LABELS, METRICS
 from riskon.pages import html
@@ -31,6 +31,7 @@ def equity_chart(res: WalkForwardResult) -> str:
         a, b = r["test_start"].tz_localize(None), (r["test_end"] + pd.Timedelta(days=1)).tz_localize(None)
         ax.axvspan(a, b, color="#1f4e79" if r["window"] % 2 else "#7f7f7f", alpha=0.07, lw=0)
         label = "cash" if is_missing(r["run_id"]) else "\n".join(f"{n}={r[n]}" for n in names)
+        label += "\n(partial)" if r.get("partial") else ""
         ax.text(a, 1.0, f" {r['window']}: {label}", transform=ax.get_xaxis_transform(), va="top", ha="left",
                 fontsize=7, color="#333")  # fmt: skip
     ax.plot(res.equity.index.tz_localize(None), res.equity.to_numpy(), lw=1.3, color="#1f4e79",
@@ -81,7 +82,8 @@ def _chart_params(res: WalkForwardResult) -> str:
 
 
 def windows_frame(res: WalkForwardResult) -> pd.DataFrame:
-    """The windows table for CSV and HTML: dates as text, the chosen parameters, IS and OOS metrics."""
+    """The windows table for CSV and HTML: dates as text, ``partial`` (the last window cut short), the chosen
+    parameters, IS and OOS metrics."""
     w = res.windows.drop(columns=["params"]).copy()
     for c in ("train_start", "train_end", "test_start", "test_end"):
         w[c] = w[c].dt.strftime("%Y-%m-%d")
@@ -91,11 +93,15 @@ def windows_frame(res: WalkForwardResult) -> pd.DataFrame:
 def windows_html(res: WalkForwardResult) -> str:
     """The windows as an HTML table: dates, chosen parameters, in-sample return metrics, out-of-sample metrics.
 
+    A partial last window says so in its ``partial`` column. The in-sample total return (over train windows
+    of different length) is left out unless it is the objective: its CAGR is the same return per year.
     Shared by the walk-forward page and the sweep report.
     """
     w = windows_frame(res)
+    w["partial"] = ["partial" if p else "" for p in res.windows["partial"]]
     formats = {f"{p}_{m}": METRICS[m] for p in ("is", "oos") for m in METRICS}
-    shown = w[[c for c in w.columns if not c.startswith("is_") or c[3:] in RETURN_METRICS]]
+    hidden = {f"is_{m}" for m in NOT_AVERAGED if m != res.spec.objective}
+    shown = w[[c for c in w.columns if c not in hidden and (not c.startswith("is_") or c[3:] in RETURN_METRICS)]]
     return html.table(shown, formats, index=False)
 
 
@@ -111,7 +117,9 @@ def summary_html(res: WalkForwardResult) -> str:
 SUMMARY_NOTE = (
     "in sample mean: the chosen run over its train window, averaged over windows; out of sample mean: each test "
     "window, averaged (undefined values such as the Sharpe ratio of a window without trades are left out); out of "
-    "sample: the stitched test windows, trade statistics pooled over all their trades."
+    "sample: the stitched test windows, trade statistics pooled over all their trades. Train windows are longer "
+    "than test windows (anchored ones grow, and the last test window may be partial), so total returns are not "
+    "averaged: compare CAGR, the same return per year. Max drawdown (and Calmar) deepen with a window's length."
 )
 
 
@@ -123,8 +131,20 @@ def setup_html(res: WalkForwardResult) -> str:
         f"<p>{html.esc(cfg.data['index'])} &rarr; {html.esc(target)}; sweep {html.esc(res.sweep_id)} "
         f"({len(res.param_paths)} parameters swept: {html.esc(', '.join(res.param_paths))}); "
         f"{html.esc(spec.mode)} windows, train {spec.train_days} days, test {spec.test_days} days, step "
-        f"{spec.step_days} days; {len(res.windows)} windows; objective {html.esc(spec.direction)} "
+        f"{spec.step_days} days; {len(res.windows)} windows{_partial_text(res)}; objective {html.esc(spec.direction)} "
         f"{html.esc(spec.objective)}; {html.esc(res.engine)} engine.</p>"
+    )
+
+
+def _partial_text(res: WalkForwardResult) -> str:
+    """`` (the last one partial: 2025-09-14 .. 2026-08-21, 342 of 365 test days)`` or nothing."""
+    w = res.windows
+    if not len(w) or not bool(w["partial"].iloc[-1]):
+        return ""
+    a, b = w["test_start"].iloc[-1], w["test_end"].iloc[-1]
+    return (
+        f" (the last one partial: {a:%Y-%m-%d} .. {b:%Y-%m-%d}, {(b - a).days + 1} of {res.spec.test_days} test "
+        "days, cut by the end of the data)"
     )
 
 

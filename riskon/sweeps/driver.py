@@ -15,6 +15,7 @@ sweep skips every run already in the store.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import time
@@ -22,7 +23,7 @@ import tomllib
 import traceback
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -34,12 +35,18 @@ import pandas as pd
 from feeds.cache import Cache
 from feeds.loader import load
 from riskon.config import ConfigError, RunConfig
+from riskon.lookahead_gate import LookaheadGate, frame_fingerprints
 from riskon.metrics import METRICS
 from riskon.sweeps.batch_writer import BatchWriter
+from riskon.sweeps.dask_security import check_address, connect_client
 from riskon.sweeps.keys import bars_key, code_version, run_id, series_needed, stable_hash, strategy_key
-from riskon.sweeps.pools import pool_results, stop_pool
-from riskon.sweeps.spec import SweepSpec, apply, combinations, parse_sweep
+from riskon.sweeps.locks import one_sweep
+from riskon.sweeps.pools import no_script_reimport, pool_results, stop_pool
+from riskon.sweeps.prepared import build_setting, prepared_tasks
+from riskon.sweeps.rulecheck import sweep_rule_hashes
+from riskon.sweeps.spec import MAX_COMBINATIONS, Combinations, SweepSpec, apply, parse_sweep
 from riskon.sweeps.store import Store, StoreError
+from riskon.sweeps.streaming import BLOCK, RunIds, in_blocks, pending, stored_runs, survey, windowed, with_ids
 
 #: Environment variable for crash tests: ``after_batch:K`` or ``in_batch:K`` kills the sweep with SIGKILL.
 FAULT_ENV = "RISKON_FAULT"
@@ -68,19 +75,10 @@ def _init_pool_worker(base: dict, frames: dict, engine: str, parent: int) -> Non
 
 
 def _bars_for(cfg: RunConfig):
-    # a backtest's stack (pandas, numba, backtrader) loads only when one runs
-    from riskon.runner import _cut, build_bars
-
     key = bars_key(cfg)
     cache = _WORKER["bars"]
     if key not in cache:
-        frames = _WORKER["frames"]
-        index = frames[(cfg.data["index"], "1d")]
-        raw = {
-            a: _cut(frames[(a, cfg.data["timeframe"])], cfg.data["start"], cfg.data["end"], a)
-            for a in cfg.target["assets"]
-        }
-        cache[key] = build_bars(cfg, index, raw)
+        cache[key] = build_setting(cfg, _WORKER["frames"])
         if len(cache) > 16:
             cache.popitem(last=False)
     else:
@@ -88,8 +86,12 @@ def _bars_for(cfg: RunConfig):
     return cache[key]
 
 
-def evaluate(overrides: dict, rid: str, sweep_id: str) -> dict:
-    """Run one combination in this worker; failures become a row with status 'error'."""
+def evaluate(overrides: dict, rid: str, sweep_id: str, cfg: RunConfig | None = None, prepared=None) -> dict:
+    """Run one combination in this worker; failures become a row with status 'error'.
+
+    ``cfg`` and ``prepared`` (its sessions, bars and prices, or the error line building them hit) come from the
+    driver (``riskon.sweeps.prepared.prepared_tasks``); without them (Optuna, in this process) they are built here.
+    """
     # the API loads on first use (keeps `import riskon` light)
     from riskon.config import parse
     from riskon.runner import run_prepared
@@ -104,8 +106,12 @@ def evaluate(overrides: dict, rid: str, sweep_id: str) -> dict:
         "engine": engine,
     }
     try:
-        cfg = parse(apply(_WORKER["base"], overrides))
-        sessions, bars, assets = _bars_for(cfg)
+        if cfg is None:
+            cfg = parse(apply(_WORKER["base"], overrides))
+            prepared = _bars_for(cfg)
+        if isinstance(prepared, str):  # the driver could not build this setting's bars
+            raise _SettingFailed(prepared)
+        sessions, bars, assets = prepared
         res = run_prepared(cfg, sessions, bars, assets, {}, engine=engine)
         m = res.metrics["strategy"]
         row.update({k: float(m[k]) for k in METRICS})
@@ -117,19 +123,24 @@ def evaluate(overrides: dict, rid: str, sweep_id: str) -> dict:
             bench=res.benchmark_returns.to_numpy(dtype="float64"),
         )
     except Exception as e:  # a failing combination is recorded, the sweep goes on
-        row.update(status="error", error=f"{type(e).__name__}: {e}".splitlines()[0][:500], returns=None, bench=None)
+        error = str(e) if isinstance(e, _SettingFailed) else f"{type(e).__name__}: {e}".splitlines()[0][:500]
+        row.update(status="error", error=error, returns=None, bench=None)
         row["traceback"] = traceback.format_exc(limit=3)
     row["seconds"] = time.perf_counter() - t0
     row["finished"] = pd.Timestamp.now(tz="UTC").tz_localize(None)
     return row
 
 
-def _evaluate_dask(state, overrides: dict, rid: str, sweep_id: str) -> dict:
+class _SettingFailed(Exception):
+    """The driver's error line for a setting whose bars could not be built (recorded as it is)."""
+
+
+def _evaluate_dask(state, overrides: dict, rid: str, sweep_id: str, cfg=None, prepared=None) -> dict:
     token, base, frames, engine = state
     if _WORKER.get("token") != token:  # a new sweep's data: never reuse another sweep's config or bars
         _init_worker(base, frames, engine)
         _WORKER["token"] = token
-    return evaluate(overrides, rid, sweep_id)
+    return evaluate(overrides, rid, sweep_id, cfg, prepared)
 
 
 # -- the driver side ----------------------------------------------------------------------
@@ -162,8 +173,8 @@ def _fault() -> tuple[str, int] | None:
 def _evaluate_local(tasks, base, frames, workers: int, engine: str) -> Iterator[dict]:
     if workers <= 1:
         _init_worker(base, frames, engine)
-        for ov, rid, sid in tasks:
-            yield evaluate(ov, rid, sid)
+        for task in tasks:
+            yield evaluate(*task)
         return
     init = (base, frames, engine, os.getpid())
     ex = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_pool_worker, initargs=init)
@@ -174,29 +185,28 @@ def _evaluate_dask_cluster(
     tasks, base, frames, workers: int, scheduler: str, engine: str, chunks=None
 ) -> Iterator[dict]:
     # Dask loads only for a Dask sweep
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import Client, LocalCluster
 
     os.environ["NUMBA_NUM_THREADS"] = "1"
     cluster = None
     if scheduler == "local":
-        cluster = LocalCluster(
-            n_workers=max(workers, 1), threads_per_worker=1, processes=True, host="127.0.0.1",
-            dashboard_address=None, silence_logs=40,
-        )  # fmt: skip
+        with no_script_reimport():  # its worker processes must not re-run the user's script
+            cluster = LocalCluster(
+                n_workers=max(workers, 1), threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address=None, silence_logs=40,
+            )  # fmt: skip
         client = Client(cluster)
     else:
-        client = Client(scheduler, timeout=20)
+        client = connect_client(scheduler)  # TLS beyond the loopback; one line when unreachable
     try:
         if chunks is not None:  # the fast engine: self-contained chunks, no shared state
             # numba loads only for the fast engine
-            from riskon.sweeps.chunks import evaluate_dask
+            from riskon.sweeps.chunks import evaluate_chunk
 
-            yield from evaluate_dask(chunks, client)
+            yield from windowed(client, evaluate_chunk, ((c,) for c in chunks), flatten=True)
             return
         state = client.scatter((uuid.uuid4().hex, base, frames, engine), broadcast=True)
-        futures = [client.submit(_evaluate_dask, state, *t, pure=False, retries=3) for t in tasks]
-        for fut in as_completed(futures):
-            yield fut.result()
+        yield from windowed(client, _evaluate_dask, ((state, *t) for t in tasks))
     finally:
         client.close()
         if cluster is not None:
@@ -212,11 +222,15 @@ def run_sweep(
     progress: Callable[[int, int], None] | None = None,
     announce: Callable[[str], None] | None = None,
     engine: str = "auto",
+    max_combinations: int | None = MAX_COMBINATIONS,
+    allow_lookahead: bool = False,
 ) -> SweepResult:
     """Run (or resume) the sweep of a config file; every finished batch is committed to the store.
 
     ``engine``: ``"fast"`` (the vectorised simulator), ``"backtrader"``, or ``"auto"`` — fast
     whenever every combination uses only features it supports, else backtrader (announced).
+    ``max_combinations``: a larger sweep is refused before anything is expanded (None: no limit).
+    ``allow_lookahead``: run rule settings that fail the lookahead gate (``riskon.lookahead_gate``) anyway.
     """
     # the API loads on first use (keeps `import riskon` light)
     import riskon.config as config_mod
@@ -225,54 +239,72 @@ def run_sweep(
     cfg0 = config_mod.load(path)
     text = cfg0.text
     raw = tomllib.loads(text)
-    spec = parse_sweep(raw, str(path))
+    spec = parse_sweep(raw, str(path), max_combinations)
+    if scheduler is not None and scheduler != "local":
+        check_address(scheduler)  # before any data is loaded: a plain address beyond the loopback is refused
     base = {k: v for k, v in raw.items() if k != "sweep"}
     t0 = time.perf_counter()
-    if spec.method == "optuna":
-        return _run_optuna(path, cfg0, raw, base, spec, db, workers, cache, progress, announce, t0, engine)
-    pool = None
-    if engine != "backtrader" and scheduler is None and workers > 1:
-        # numba loads only for the fast engine
-        from riskon.sweeps.chunks import start_pool
+    gate = LookaheadGate(allow=allow_lookahead, announce=announce)  # each rule setting checked once, before its runs
+    # one process per config and store: a second waits here, then resumes and finds the first one's runs stored
+    with one_sweep(Store(db).path, stable_hash({"config": base, "spec": spec.__dict__})[:16], announce):
+        if spec.method == "optuna":
+            return _run_optuna(path, cfg0, raw, base, spec, db, workers, cache, progress, announce, t0, engine, gate)
+        pool = None
+        if engine != "backtrader" and scheduler is None and workers > 1:
+            # numba loads only for the fast engine
+            from riskon.sweeps.chunks import start_pool
 
-        pool = start_pool(workers)  # the fast engine's workers compile while the combinations are validated
-    try:
-        return _run_grid(path, cfg0, text, raw, base, spec, db, workers, scheduler, cache, progress, announce, t0,
-                         engine, pool)  # fmt: skip
-    finally:
-        if pool is not None:
-            stop_pool(pool)
+            pool = start_pool(workers)  # the fast engine's workers compile while the combinations are validated
+        try:
+            return _run_grid(path, cfg0, text, raw, base, spec, db, workers, scheduler, cache, progress, announce,
+                             t0, engine, pool, gate)  # fmt: skip
+        finally:
+            if pool is not None:
+                stop_pool(pool)
 
 
 def _run_grid(
-    path, cfg0, text, raw, base, spec, db, workers, scheduler, cache, progress, announce, t0, engine, pool
+    path, cfg0, text, raw, base, spec, db, workers, scheduler, cache, progress, announce, t0, engine, pool, gate=None
 ) -> SweepResult:
-    combos, skipped = combinations(raw, spec, str(path))
-    engine = choose_engine(engine, [c for _, c in combos], announce)
+    combos = Combinations(raw, spec, str(path))  # streamed in three passes (riskon.sweeps.streaming)
+    seen = survey(combos, None if engine == "backtrader" else _unsupported)
+    engine = resolve_engine(engine, seen.unsupported, announce)
     if pool is not None and engine != "fast":
         stop_pool(pool)
-    frames = {(s, tf): load(s, tf, cache=cache, announce=announce) for s, tf in series_needed([c for _, c in combos])}
+    frames = {(s, tf): load(s, tf, cache=cache, announce=announce) for s, tf in seen.series}
     fps = {f"{s}@{tf}": f.attrs["fingerprint"] for (s, tf), f in frames.items()}
     ident = {"name": cfg0.name, "config": base, "spec": spec.__dict__, "data": fps, "engine": engine}
     sweep_id = stable_hash({**ident, "code": code_version()})[:12]
-    unique: dict[str, tuple] = {}  # the same run twice in one grid (e.g. a swept description) runs once
-    for overrides, cfg in combos:
-        unique.setdefault(run_id(cfg, {k: fps[k] for k in _fps_of(cfg, fps)}, engine), (overrides, cfg))
+
+    def rid_of(cfg: RunConfig) -> str:
+        return run_id(cfg, {k: fps[k] for k in _fps_of(cfg, fps)}, engine)
+
+    ids = RunIds()  # the same run twice in one grid (e.g. a swept description) runs once
+    memo_ids: list[str] | None = [] if seen.memo is not None else None
+    for _, cfg, rid in with_ids(combos, seen.memo, rid_of):
+        if gate is not None:  # the lookahead gate: once per rule setting (riskon.lookahead_gate), before any run
+            gate.check(cfg, frame_fingerprints(cfg, frames), lambda cfg=cfg: build_setting(cfg, frames)[:2])
+        ids.add(rid)
+        if memo_ids is not None:
+            memo_ids.append(rid)
+    ids.finish()
     store = Store(db)
     store.put_sweep(
         {"sweep_id": sweep_id, "name": cfg0.name, "config_text": text, "spec": json.dumps(spec.__dict__, default=str),
-         "fingerprints": fps, "code_version": code_version(), "status": "running", "n_total": len(unique),
-         "strategy_key": strategy_key(cfg0)}
+         "fingerprints": fps, "code_version": code_version(), "status": "running", "n_total": ids.distinct,
+         "strategy_key": strategy_key(cfg0), "rule_hashes": sweep_rule_hashes(cfg0, spec.values)}
     )  # fmt: skip
-    done = store.done_ids(sweep_id) | store.link_existing(sweep_id, list(unique))
-    tasks = [(ov, rid, sweep_id) for rid, (ov, _) in unique.items() if rid not in done]
-    already = len(unique) - len(tasks)
+    if gate is not None and gate.failures:
+        store.set_lookahead(sweep_id, "; ".join(gate.failures))
+    already, done = stored_runs(store, sweep_id, ids)
+    n_todo = ids.distinct - already
     if announce:
         announce(
-            f"sweep {cfg0.name} ({sweep_id}): {len(unique)} combinations"
-            + (f", {skipped} skipped by rule constraints" if skipped else "")
-            + (f", {already} already stored; running {len(tasks)}" if already else "")
+            f"sweep {cfg0.name} ({sweep_id}): {ids.distinct} combinations"
+            + (f", {seen.skipped} skipped by rule constraints" if seen.skipped else "")
+            + (f", {already} already stored; running {n_todo}" if already else "")
         )
+    tasks = pending(combos, seen.memo, memo_ids, rid_of, ids.repeated, done)  # generated as the workers take them
     executor = f"dask ({scheduler})" if scheduler else ("serial" if workers <= 1 else f"{workers} local processes")
     executor += f", {engine} engine"
     ran = failed = 0
@@ -282,18 +314,21 @@ def _run_grid(
         # the sweep machinery (DuckDB, pools) loads only for a sweep
         from riskon.sweeps import chunks as fastsweep
 
-        todo = [(ov, unique[rid][1], rid) for ov, rid, _ in tasks]
-        chunks = fastsweep.plan(todo, frames, sweep_id, fastsweep.chunk_size(len(todo), workers))
+        size = fastsweep.chunk_size(n_todo, workers)
+        chunks = itertools.chain.from_iterable(
+            fastsweep.plan(block, frames, sweep_id, size) for block in in_blocks(tasks, BLOCK)
+        )
         stream = (
             _evaluate_dask_cluster([], base, frames, workers, scheduler, engine, chunks=chunks)
             if scheduler
             else fastsweep.evaluate_local(chunks, workers, pool)
         )
     else:
+        bt_tasks = prepared_tasks(tasks, frames, sweep_id)  # signals computed here: workers get arrays
         stream = (
-            _evaluate_dask_cluster(tasks, base, frames, workers, scheduler, engine)
+            _evaluate_dask_cluster(bt_tasks, base, frames, workers, scheduler, engine)
             if scheduler
-            else _evaluate_local(tasks, base, frames, workers, engine)
+            else _evaluate_local(bt_tasks, base, frames, workers, engine)
         )
     committed = [0]  # batches committed so far (the fault injection counts them)
 
@@ -308,7 +343,7 @@ def _run_grid(
             ran += 1
             failed += row["status"] != "ok"
             if progress:
-                progress(already + ran, len(combos))
+                progress(already + ran, seen.valid)
             if len(batch) >= spec.batch_size:
                 writer.put(batch)
                 batch = []
@@ -326,29 +361,41 @@ def _run_grid(
             with contextlib.suppress(StoreError):
                 store.set_status(sweep_id, "interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
         raise
-    return SweepResult(sweep_id, cfg0.name, len(unique), already, ran, failed, skipped, time.perf_counter() - t0,
-                       executor, store.runs(sweep_id))  # fmt: skip
+    return SweepResult(sweep_id, cfg0.name, ids.distinct, already, ran, failed, seen.skipped,
+                       time.perf_counter() - t0, executor, store.runs(sweep_id))  # fmt: skip
 
 
-def choose_engine(engine: str, configs: list[RunConfig], announce: Callable[[str], None] | None) -> str:
-    """Resolve ``auto``; refuse ``fast`` for a feature only backtrader simulates."""
+def _unsupported(cfg: RunConfig) -> str | None:
+    """Why the fast engine cannot run ``cfg``, or None."""
     # a backtest's stack (pandas, numba, backtrader) loads only when one runs
     from riskon.runner import strategy_params
     from strategies.fastsim import is_supported
 
+    ok, why = is_supported(strategy_params(cfg))
+    return None if ok else why
+
+
+def resolve_engine(engine: str, unsupported: str | None, announce: Callable[[str], None] | None) -> str:
+    """The engine to use, given why the fast engine cannot run some combination (None: it can run all)."""
+    if engine not in ("auto", "fast", "backtrader"):
+        raise ConfigError(f"unknown engine {engine!r}; valid: auto, fast, backtrader")
+    if engine == "backtrader" or unsupported is None:
+        return "backtrader" if engine == "backtrader" else "fast"
+    if engine == "fast":
+        raise ConfigError(f"--engine fast cannot run this sweep: {unsupported}; use --engine backtrader")
+    if announce:
+        announce(f"engine: backtrader ({unsupported})")
+    return "backtrader"
+
+
+def choose_engine(engine: str, configs: Iterable[RunConfig], announce: Callable[[str], None] | None) -> str:
+    """Resolve ``auto``; refuse ``fast`` for a feature only backtrader simulates."""
     if engine not in ("auto", "fast", "backtrader"):
         raise ConfigError(f"unknown engine {engine!r}; valid: auto, fast, backtrader")
     if engine == "backtrader":
         return engine
-    for cfg in configs:
-        ok, why = is_supported(strategy_params(cfg))
-        if not ok:
-            if engine == "fast":
-                raise ConfigError(f"--engine fast cannot run this sweep: {why}; use --engine backtrader")
-            if announce:
-                announce(f"engine: backtrader ({why})")
-            return "backtrader"
-    return "fast"
+    why = next((w for w in map(_unsupported, configs) if w is not None), None)
+    return resolve_engine(engine, why, announce)
 
 
 def _fps_of(cfg: RunConfig, fps: dict[str, str]) -> list[str]:
@@ -368,7 +415,7 @@ def _commit(store: Store, batch: list[dict], batches: int, fault) -> int:
 
 
 def _run_optuna(
-    path, cfg0, raw, base, spec: SweepSpec, db, workers, cache, progress, announce, t0, engine
+    path, cfg0, raw, base, spec: SweepSpec, db, workers, cache, progress, announce, t0, engine, gate=None
 ) -> SweepResult:
     """Optuna's TPE sampler, one trial at a time (reproducible with a seed and one worker)."""
     # Optuna loads only for an Optuna sweep
@@ -381,14 +428,14 @@ def _run_optuna(
     first = parse(apply(base, {p: v[0] for p, v in spec.values.items()}), str(path))
     frames = {(s, tf): load(s, tf, cache=cache, announce=announce) for s, tf in series_needed([first])}
     fps = {f"{s}@{tf}": f.attrs["fingerprint"] for (s, tf), f in frames.items()}
-    sweep_id = stable_hash(
-        {"name": cfg0.name, "config": base, "spec": spec.__dict__, "data": fps, "code": code_version()}
-    )[:12]
+    code = code_version(None, [first])  # every engine (not resolved yet) and the first trial's rules
+    sweep_id = stable_hash({"name": cfg0.name, "config": base, "spec": spec.__dict__, "data": fps, "code": code})[:12]
     store = Store(db)
     store.put_sweep(
         {"sweep_id": sweep_id, "name": cfg0.name, "config_text": cfg0.text,
-         "spec": json.dumps(spec.__dict__, default=str), "fingerprints": fps, "code_version": code_version(),
-         "status": "running", "n_total": spec.n, "strategy_key": strategy_key(cfg0)}
+         "spec": json.dumps(spec.__dict__, default=str), "fingerprints": fps, "code_version": code,
+         "status": "running", "n_total": spec.n, "strategy_key": strategy_key(cfg0),
+         "rule_hashes": sweep_rule_hashes(cfg0, spec.values)}
     )  # fmt: skip
     stored = store.runs(sweep_id) if store.path.exists() else pd.DataFrame()
     known = {r["run_id"]: r for r in stored.to_dict("records")} if len(stored) else {}
@@ -417,6 +464,10 @@ def _run_optuna(
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
                 continue
             rid = run_id(cfg, {k: fps[k] for k in _fps_of(cfg, fps)}, engine)
+            if gate is not None:  # the lookahead gate: once per rule setting, before its first trial
+                gate.check(cfg, frame_fingerprints(cfg, frames), lambda cfg=cfg: build_setting(cfg, frames)[:2])
+                if gate.failures:
+                    store.set_lookahead(sweep_id, "; ".join(gate.failures))
             if rid in known:
                 value = known[rid].get(spec.objective)
             else:

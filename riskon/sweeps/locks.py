@@ -9,7 +9,7 @@ holding it 0.2 s at a time stored 0 of 600 finished runs in 60 s). So the writer
   its short query, and no new reader starts, so the writer waits at most for one reader.
 
 The writer releases the intent after each commit, so readers get the file between batches. A sweep
-also holds ``<db>.sweep-<id>`` while it runs: a second process running the same sweep waits for the
+also holds ``<db>.sweep-<key>`` (a hash of its config) while it runs: a second process on the same config waits for the
 first to finish, then resumes (every run the first stored is skipped), instead of doing the work twice.
 Locks are ``flock`` locks on small side files: the operating system drops them when a process dies.
 """
@@ -69,25 +69,30 @@ def writing(db: Path, timeout: float) -> Iterator[None]:
 
 
 def wait_for_writer(db: Path, timeout: float) -> None:
-    """Return once no writer holds (or waits to take) ``db``; a reader calls this before it opens the file."""
+    """Return once no writer holds (or waits to take) ``db``; a reader calls this before it opens the file.
+
+    A reader never creates the side file: without one, no writer has ever announced itself.
+    """
+    if not _side(db, "intent").exists():
+        return
     with _flock(_side(db, "intent"), fcntl.LOCK_SH if fcntl else 0, timeout, f"{db} (a writer)"):
         pass
 
 
 @contextlib.contextmanager
-def one_sweep(db: Path, sweep_id: str, announce: Callable[[str], None] | None = None) -> Iterator[None]:
+def one_sweep(db: Path, key: str, announce: Callable[[str], None] | None = None) -> Iterator[None]:
     """Run a sweep alone: a second process with the same sweep waits here for the first to end."""
     if fcntl is None:  # pragma: no cover
         yield
         return
-    path = _side(db, f"sweep-{sweep_id}")
+    path = _side(db, f"sweep-{key}")
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             if announce:
-                announce(f"sweep {sweep_id} is running in another process; waiting for it, then resuming")
+                announce("a sweep of this config is running in another process; waiting for it, then resuming")
             fcntl.flock(fd, fcntl.LOCK_EX)  # blocks until the other sweep ends (or dies)
         yield
     finally:

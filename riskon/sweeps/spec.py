@@ -15,13 +15,20 @@ batch_size = 25            # runs committed to the store per transaction
 ```
 Every combination is validated as a full config (so unknown keys, wrong types
 and out-of-range values are refused before anything runs); combinations a
-rule's constraint rejects are skipped and counted.
+rule's constraint rejects are skipped and counted. The sweep is counted before
+any value is listed (each range with exact arithmetic on its numbers as written)
+and refused above ``MAX_COMBINATIONS``; ``Combinations`` generates and validates
+the combinations lazily, so nothing holds them all.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -54,28 +61,99 @@ class SweepSpec:
     ranges: dict[str, tuple[float, float, float] | None]
 
 
-def _expand(where: str, path: str, spec: Any) -> tuple[list[Any], tuple | None]:
+#: Most combinations a sweep may have unless raised (``max_combinations=``, ``riskon sweep --max-combinations``).
+MAX_COMBINATIONS = 2_000_000
+
+
+def _exact(value: int | float) -> Fraction:
+    """A range bound as the exact number its TOML text wrote (``0.1`` is 1/10, not the nearest double)."""
+    return Fraction(value) if isinstance(value, int) else Fraction(Decimal(repr(value)))
+
+
+def _range_count(where: str, path: str, spec: dict) -> int:
+    """How many values an inclusive ``{start, stop, step}`` range has, counted exactly (nothing is expanded)."""
+    unknown = set(spec) - {"start", "stop", "step"}
+    if unknown or not {"start", "stop", "step"} <= set(spec):
+        raise ConfigError(f"{where}: [sweep.params] {path!r} range needs start, stop and step (got {sorted(spec)})")
+    for k in ("start", "stop", "step"):
+        v = spec[k]
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ConfigError(f"{where}: [sweep.params] {path!r} {k} must be a number, got {v!r}")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"{where}: [sweep.params] {path!r} {k} must be a finite number, got {v!r}")
+    start, stop, step = spec["start"], spec["stop"], spec["step"]
+    if step <= 0:
+        raise ConfigError(f"{where}: [sweep.params] {path!r} step must be > 0, got {step!r}")
+    if stop < start:
+        raise ConfigError(f"{where}: [sweep.params] {path!r} is an empty range (start {start!r} > stop {stop!r})")
+    return int((_exact(stop) - _exact(start)) // _exact(step)) + 1
+
+
+def _range_values(where: str, path: str, start: int | float, step: int | float, n: int) -> list[int | float]:
+    """The ``n`` values of a range (``n`` already counted and within the limit).
+
+    Bounds with at most 10 decimals (every range written by hand) keep the formula sweeps always used,
+    ``round(start + i * step, 10)``, so their values, run ids and sweep ids stay the same; finer bounds get
+    each value exactly (``start + i * step`` in rationals, then the nearest double). Values that doubles
+    cannot tell apart (a step far below the start's precision) are refused rather than silently merged.
+    """
+    if all(isinstance(v, int) for v in (start, step)):
+        return [start + i * step for i in range(n)]
+    if all(Decimal(repr(v)).as_tuple().exponent >= -10 for v in (start, step)):
+        vals = [round(start + i * step, 10) for i in range(n)]
+    else:
+        a, d = _exact(start), _exact(step)
+        vals = [float(a + i * d) for i in range(n)]
+    for prev, cur in itertools.pairwise(vals):
+        if cur <= prev:
+            raise ConfigError(
+                f"{where}: [sweep.params] {path!r} step {step!r} is too fine for floating point near {cur!r} "
+                "(values repeat); use a larger step"
+            )
+    return vals
+
+
+def _value_count(where: str, path: str, spec: Any) -> int:
     if isinstance(spec, list):
         if not spec:
             raise ConfigError(f"{where}: [sweep.params] {path!r} is an empty list")
-        return list(spec), None
+        return len(spec)
     if isinstance(spec, dict):
-        unknown = set(spec) - {"start", "stop", "step"}
-        if unknown or not {"start", "stop", "step"} <= set(spec):
-            raise ConfigError(f"{where}: [sweep.params] {path!r} range needs start, stop and step (got {sorted(spec)})")
-        start, stop, step = spec["start"], spec["stop"], spec["step"]
-        for k, v in (("start", start), ("stop", stop), ("step", step)):
-            if isinstance(v, bool) or not isinstance(v, int | float):
-                raise ConfigError(f"{where}: [sweep.params] {path!r} {k} must be a number, got {v!r}")
-        if step <= 0:
-            raise ConfigError(f"{where}: [sweep.params] {path!r} step must be > 0, got {step}")
-        if stop < start:
-            raise ConfigError(f"{where}: [sweep.params] {path!r} is an empty range ({start} > {stop})")
-        n = int(np.floor((stop - start) / step + 1e-9)) + 1
-        ints = all(isinstance(v, int) for v in (start, stop, step))
-        vals = [start + i * step if ints else round(start + i * step, 10) for i in range(n)]
-        return vals, (start, stop, step)
+        return _range_count(where, path, spec)
     raise ConfigError(f"{where}: [sweep.params] {path!r} must be a list or {{start, stop, step}}, got {spec!r}")
+
+
+def _check_size(where: str, method: str, n: int, counts: dict[str, int], limit: int | None) -> None:
+    """Refuse a sweep above ``limit`` combinations, counted before anything is expanded (one line)."""
+    if limit is None:
+        return
+
+    def fix(needed: int) -> str:
+        return (
+            f"; vary fewer values, or raise the limit: riskon sweep --max-combinations {needed} "
+            f"(Python: max_combinations={needed})"
+        )
+
+    if method == "grid":
+        total = math.prod(counts.values())
+        if total > limit:
+            each = " x ".join(f"{p!r}: {c:,}" for p, c in counts.items())
+            raise ConfigError(
+                f"{where}: the sweep grid has {total:,} combinations ({each}), above the limit of {limit:,}{fix(total)}"
+            )
+        return
+    if n > limit:
+        raise ConfigError(f"{where}: [sweep] n = {n:,} {method} trials, above the limit of {limit:,}{fix(n)}")
+    for p, c in counts.items():  # every value of a parameter is listed to draw from it
+        if c > limit:
+            raise ConfigError(f"{where}: [sweep.params] {p!r} has {c:,} values, above the limit of {limit:,}{fix(c)}")
+
+
+def _expand(where: str, path: str, spec: Any, count: int) -> tuple[list[Any], tuple | None]:
+    if isinstance(spec, list):
+        return list(spec), None
+    start, stop, step = spec["start"], spec["stop"], spec["step"]
+    return _range_values(where, path, start, step, count), (start, stop, step)
 
 
 def _copy(value: Any) -> Any:
@@ -117,22 +195,37 @@ def apply(base: dict, overrides: dict[str, Any]) -> dict:
     return raw
 
 
-def parse_sweep(raw: dict, where: str = "config") -> SweepSpec:
-    """Validate the ``[sweep]`` section of a raw config dict."""
+def sweep_options(raw: dict, where: str = "config") -> dict[str, Any]:
+    """The ``[sweep]`` options (method, objective, direction, n, seed, batch_size), validated; params left alone.
+
+    For readers of a stored sweep that only need its objective: nothing is counted or expanded.
+    """
     section = raw.get("sweep")
     if not isinstance(section, dict):
         raise ConfigError(f"{where}: no [sweep] section; add one with [sweep.params] to run a sweep")
-    section = dict(section)
-    params = section.pop("params", None)
+    section = {k: v for k, v in section.items() if k != "params"}
     try:
-        opts = check_params("[sweep]", SWEEP_KEYS, section)
+        return check_params("[sweep]", SWEEP_KEYS, section)
     except ValueError as e:
         raise ConfigError(f"{where}: {e}") from None
+
+
+def parse_sweep(raw: dict, where: str = "config", max_combinations: int | None = MAX_COMBINATIONS) -> SweepSpec:
+    """Validate the ``[sweep]`` section of a raw config dict.
+
+    Every range is validated (numbers, finite, step > 0, stop >= start) and counted exactly before any
+    value is listed; a sweep of more than ``max_combinations`` (the grid's product of value counts, or a
+    random or Optuna sweep's ``n``) is refused with one line giving the count (None: no limit).
+    """
+    opts = sweep_options(raw, where)
+    params = raw["sweep"].get("params")
     if not isinstance(params, dict) or not params:
         raise ConfigError(f"{where}: [sweep.params] must list at least one parameter to vary")
+    counts = {path: _value_count(where, path, spec) for path, spec in params.items()}
+    _check_size(where, opts["method"], opts["n"], counts, max_combinations)
     values, ranges = {}, {}
     for path, spec in params.items():
-        values[path], ranges[path] = _expand(where, path, spec)
+        values[path], ranges[path] = _expand(where, path, spec, counts[path])
         try:  # the path must lead somewhere valid: check the first value in a full config
             parse(apply(raw, {path: values[path][0]}), where)
         except ConfigError as e:
@@ -140,30 +233,84 @@ def parse_sweep(raw: dict, where: str = "config") -> SweepSpec:
     return SweepSpec(values=values, ranges=ranges, **opts)
 
 
-def combinations(raw: dict, spec: SweepSpec, where: str = "config") -> tuple[list[tuple[dict, RunConfig]], int]:
-    """The sweep's combinations (grid or seeded random) as (overrides, config); and how many were skipped.
+def _first_of_each(values: list[Any]) -> list[int]:
+    """For each value, the index of the first value with the same text (``repr``): duplicates map to one."""
+    first: dict[str, int] = {}
+    return [first.setdefault(repr(v), i) for i, v in enumerate(values)]
 
-    A combination that fails validation only because of a rule's constraint is
-    skipped; any other invalid value is an error naming it.
+
+def planned_size(spec: SweepSpec) -> int:
+    """How many combinations ``grid_overrides`` yields at most: the grid's distinct values multiplied, or ``n``."""
+    if spec.method != "grid":
+        return spec.n
+    return math.prod(len(set(_first_of_each(v))) for v in spec.values.values())
+
+
+def grid_overrides(spec: SweepSpec) -> Iterator[dict[str, Any]]:
+    """The sweep's combinations as override dicts, generated lazily, each distinct one once, in sweep order.
+
+    Grid: ``itertools.product`` over each parameter's distinct values (the same combinations, in the same
+    order, as the product of the full lists with repeats dropped). Random: ``n`` seeded draws, a repeated
+    draw dropped (each draw is remembered as one integer).
     """
     paths = list(spec.values)
     if spec.method == "grid":
-        combos = [dict(zip(paths, vals, strict=True)) for vals in itertools.product(*spec.values.values())]
-    else:
-        rng = np.random.default_rng(spec.seed)
-        combos = [{p: spec.values[p][int(rng.integers(len(spec.values[p])))] for p in paths} for _ in range(spec.n)]
-    out, skipped, seen = [], 0, set()
-    for combo in combos:
-        key = tuple((p, repr(v)) for p, v in combo.items())
+        distinct = []
+        for p in paths:
+            keep = _first_of_each(spec.values[p])
+            distinct.append([v for i, v in enumerate(spec.values[p]) if keep[i] == i])
+        for vals in itertools.product(*distinct):
+            yield dict(zip(paths, vals, strict=True))
+        return
+    rng = np.random.default_rng(spec.seed)
+    canon = [_first_of_each(spec.values[p]) for p in paths]
+    seen: set[int] = set()
+    for _ in range(spec.n):
+        idx = [int(rng.integers(len(spec.values[p]))) for p in paths]
+        key = 0
+        for p, c, i in zip(paths, canon, idx, strict=True):
+            key = key * len(spec.values[p]) + c[i]
         if key in seen:
             continue
         seen.add(key)
-        try:
-            cfg = parse(apply(raw, combo), where)
-        except ConfigError as e:
-            if "constraint violated" in str(e):
-                skipped += 1
-                continue
-            raise ConfigError(f"{e} (combination {combo})") from None
-        out.append((combo, cfg))
-    return out, skipped
+        yield {p: spec.values[p][i] for p, i in zip(paths, idx, strict=True)}
+
+
+class Combinations:
+    """The sweep's valid combinations as ``(overrides, config)``, validated lazily each time it is iterated.
+
+    Nothing is held: iterating a grid of millions costs the memory of one combination. A combination
+    that fails validation only because of a rule's constraint is skipped (``skipped`` counts them, and
+    ``valid`` the rest, once an iteration has finished); any other invalid value is an error naming it.
+    Every iteration yields the same combinations in the same order.
+    """
+
+    def __init__(self, raw: dict, spec: SweepSpec, where: str = "config") -> None:
+        self.raw, self.spec, self.where = raw, spec, where
+        self.skipped = 0
+        self.valid = 0
+
+    def __iter__(self) -> Iterator[tuple[dict, RunConfig]]:
+        skipped = valid = 0
+        for combo in grid_overrides(self.spec):
+            try:
+                cfg = parse(apply(self.raw, combo), self.where)
+            except ConfigError as e:
+                if "constraint violated" in str(e):
+                    skipped += 1
+                    continue
+                raise ConfigError(f"{e} (combination {combo})") from None
+            valid += 1
+            yield combo, cfg
+        self.skipped, self.valid = skipped, valid
+
+
+def combinations(raw: dict, spec: SweepSpec, where: str = "config") -> tuple[list[tuple[dict, RunConfig]], int]:
+    """The sweep's combinations (grid or seeded random) as a list of (overrides, config); and how many were skipped.
+
+    A list holds every config at once: for a small sweep (a walk-forward's grid, a test). ``Combinations``
+    streams them.
+    """
+    combos = Combinations(raw, spec, where)
+    out = list(combos)
+    return out, combos.skipped

@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS benchmarks (bench_id VARCHAR PRIMARY KEY, returns DOUBLE[]);
 CREATE TABLE IF NOT EXISTS sweep_runs (sweep_id VARCHAR, run_id VARCHAR, PRIMARY KEY (sweep_id, run_id));
 CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+ALTER TABLE sweeps ADD COLUMN IF NOT EXISTS lookahead VARCHAR;
+ALTER TABLE sweeps ADD COLUMN IF NOT EXISTS rule_hashes VARCHAR;
 """
 SCHEMA_VERSION = "2"
 _SCALARS = ["run_id", "sweep_id", "params", "status", "error", *METRICS, "seconds", "finished", "worker", "engine",
@@ -169,7 +171,8 @@ class Store:
             with intent:
                 con = self._open(read_only)
                 try:
-                    con.execute("SET enable_progress_bar = false")  # DuckDB's bar would land inside a report
+                    with contextlib.suppress(duckdb.Error):  # in Jupyter DuckDB refuses the setting without ipywidgets
+                        con.execute("SET enable_progress_bar = false")  # DuckDB's bar would land inside a report
                     if not read_only:
                         self._check_schema(con)
                         con.execute(SCHEMA)
@@ -213,11 +216,28 @@ class Store:
         """Insert a sweep, or update its status and size if it exists (resume)."""
         with self.connect() as con:
             con.execute(
-                "INSERT INTO sweeps VALUES (?, ?, ?, ?, ?, ?, now(), ?, ?, ?) ON CONFLICT (sweep_id) DO UPDATE "
-                "SET status = excluded.status, n_total = excluded.n_total",
+                "INSERT INTO sweeps (sweep_id, name, config_text, spec, fingerprints, code_version, created, status, "
+                "n_total, strategy_key, rule_hashes) VALUES (?, ?, ?, ?, ?, ?, now(), ?, ?, ?, ?) "
+                "ON CONFLICT (sweep_id) DO UPDATE SET status = excluded.status, n_total = excluded.n_total",
                 [row["sweep_id"], row["name"], row["config_text"], row["spec"], json.dumps(row["fingerprints"]),
-                 row["code_version"], row["status"], row["n_total"], row["strategy_key"]],
+                 row["code_version"], row["status"], row["n_total"], row["strategy_key"],
+                 json.dumps(row["rule_hashes"]) if row.get("rule_hashes") is not None else None],
             )  # fmt: skip
+
+    def set_lookahead(self, sweep_id: str, failures: str) -> None:
+        """Mark a sweep run with ``--allow-lookahead`` although rules failed the lookahead check (``failures``)."""
+        with self.connect() as con:
+            con.execute("UPDATE sweeps SET lookahead = ? WHERE sweep_id = ?", [failures, sweep_id])
+
+    def lookahead(self, sweep_id: str) -> str | None:
+        """The lookahead failures a sweep was allowed to run with (None: its rules passed)."""
+        with self.connect(read_only=True) as con:
+            cols = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
+                                               "WHERE table_name = 'sweeps'").fetchall()}  # fmt: skip
+            if "lookahead" not in cols:  # a store no sweep has written to since the column was added
+                return None
+            row = con.execute("SELECT lookahead FROM sweeps WHERE sweep_id = ?", [sweep_id]).fetchone()
+        return row[0] if row else None
 
     def set_status(self, sweep_id: str, status: str) -> None:
         """Mark a sweep running, done, interrupted or failed."""

@@ -18,15 +18,19 @@ import pandas as pd
 from riskon.config import parse
 from riskon.metrics import METRICS
 from riskon.runner import run
+from riskon.sweeps.rulecheck import check_stored_rules, sweep_row
 from riskon.sweeps.spec import apply
 
 RTOL = 1e-9
 
 
-def verify_runs(config: str | Path, runs: pd.DataFrame, objective: str, direction: str, k: int, seed: int = 0):
-    """Re-run ``k`` random runs plus the best 3 of ``runs`` (stored, status ok) in backtrader; list differences."""
-    from riskon.sweeps.store import Store  # noqa: F401  (the caller passes rows read from the store)
+def verify_runs(
+    config: str | Path, runs: pd.DataFrame, objective: str, direction: str, k: int, seed: int = 0, store=None
+):
+    """Re-run ``k`` random runs plus the best 3 of ``runs`` (stored, status ok) in backtrader; list differences.
 
+    With ``store`` (the sweep's ``Store``), a run whose rule code changed since the sweep is refused first.
+    """
     raw = tomllib.loads(Path(config).read_text())
     base = {k_: v for k_, v in raw.items() if k_ != "sweep"}
     # DuckDB loads only when the store is used
@@ -39,6 +43,8 @@ def verify_runs(config: str | Path, runs: pd.DataFrame, objective: str, directio
     out = []
     for row in pd.concat([best, sample]).to_dict("records"):
         cfg = parse(apply(base, json.loads(row["params"])), str(config))
+        if store is not None:
+            check_stored_rules(sweep_row(store, row["sweep_id"]), cfg, f"run {row['run_id']}")
         res = run(cfg, engine="backtrader")
         diffs = []
         for m in METRICS:

@@ -142,8 +142,9 @@ def test_anchored_windows_explicit_dates():
         ("2020-01-01", "2021-03-30", "2021-03-31", "2021-06-28"),
         ("2020-01-01", "2021-06-28", "2021-06-29", "2021-09-26"),
         ("2020-01-01", "2021-09-26", "2021-09-27", "2021-12-25"),
+        ("2020-01-01", "2021-12-25", "2021-12-26", "2021-12-31"),  # the data ends: a partial last test window
     ]
-    assert [tuple(w.__dict__.values()) for w in got] == [tuple(map(ts, e)) for e in expected]
+    assert [tuple(w.__dict__.values()) for w in got] == [(*map(ts, e), i == 4) for i, e in enumerate(expected)]
 
 
 def test_rolling_windows_explicit_dates():
@@ -152,8 +153,9 @@ def test_rolling_windows_explicit_dates():
         ("2020-01-01", "2020-12-30", "2020-12-31", "2021-03-30"),
         ("2020-04-30", "2021-04-29", "2021-04-30", "2021-07-28"),
         ("2020-08-28", "2021-08-27", "2021-08-28", "2021-11-25"),
+        ("2020-12-26", "2021-12-25", "2021-12-26", "2021-12-31"),  # partial
     ]
-    assert [tuple(w.__dict__.values()) for w in got] == [tuple(map(ts, e)) for e in expected]
+    assert [tuple(w.__dict__.values()) for w in got] == [(*map(ts, e), i == 3) for i, e in enumerate(expected)]
     # without start: windows begin on the first bar; the last one ends exactly on the last bar when it fits
     got = make_windows(_spec("rolling", 10, 5), ts("2021-01-01"), ts("2021-01-20"))
     assert [(w.train_start.day, w.train_end.day, w.test_start.day, w.test_end.day) for w in got] == [
@@ -164,13 +166,15 @@ def test_rolling_windows_explicit_dates():
 
 def test_no_test_window_overlaps_its_train_window_or_another(anchored):
     w = anchored.windows
-    assert len(w) == 10
+    assert len(w) == 11  # 10 whole test windows and the partial last one (2021-12-05 .. 2021-12-31)
+    assert list(w["partial"]) == [False] * 10 + [True]
     assert (w["test_start"] > w["train_end"]).all()
     assert ((w["test_start"] - w["train_end"]) == pd.Timedelta(days=1)).all()
     assert (w["test_start"].iloc[1:].to_numpy() > w["test_end"].iloc[:-1].to_numpy()).all()
     assert (w["train_start"] == ts("2015-01-01")).all()
-    assert ((w["train_end"] - w["train_start"]).dt.days + 1 == 730 + 180 * np.arange(10)).all()
-    assert ((w["test_end"] - w["test_start"]).dt.days + 1 == 180).all()
+    assert ((w["train_end"] - w["train_start"]).dt.days + 1 == 730 + 180 * np.arange(11)).all()
+    assert list((w["test_end"] - w["test_start"]).dt.days + 1) == [180] * 10 + [27]
+    assert w["test_end"].iloc[-1] == ts("2021-12-31")
     # the stitched curve has exactly the test days, in order, once each
     days = pd.DatetimeIndex(
         np.concatenate([pd.date_range(a, b, freq="D") for a, b in zip(w["test_start"], w["test_end"], strict=True)])
@@ -351,8 +355,8 @@ def test_config_errors_sweep_side(change, message, tmp_path):
 @pytest.mark.parametrize(
     ("table", "message"),
     [
-        ("train_days = 2000\ntest_days = 600", "train_days + test_days = 2600 days from 2015-01-01 need data to "
-         "2022-02-12, but it ends 2021-12-31"),
+        ("train_days = 2600\ntest_days = 600", "train_days = 2600 days from 2015-01-01 and at least 2 test days "
+         "need data to 2022-02-14, but it ends 2021-12-31"),
         ("train_days = 365\ntest_days = 90\nstart = '2014-01-01'", "start = 2014-01-01 is outside the data "
          "(2015-01-01 .. 2021-12-31)"),
     ],
@@ -386,7 +390,7 @@ def test_cli_prints_and_writes_an_escaped_page(folder, anchored):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
-    assert "10 anchored windows" in text and "in-sample against out-of-sample" in text
+    assert "11 anchored windows" in text and "in-sample against out-of-sample" in text
     first = anchored.windows.iloc[0]
     assert f"{first['test_start']:%Y-%m-%d} .. {first['test_end']:%Y-%m-%d}" in text
     stitched = anchored.summary.at["total_return", "out_of_sample"]

@@ -30,6 +30,6 @@ def test_example_notebook_executes(data_dir, tmp_path, monkeypatch):
     assert "48 combinations" in text
     assert "PSR(0)" in text and "DSR" in text and "PBO" in text
     html = "\n".join(o.get("data", {}).get("text/html", "") for c in nb.cells for o in c.get("outputs", []))
-    assert "<img" in html and "buy and hold" in html and "Sharpe (365)" in html
+    assert "<img" in html and "buy &amp; hold BTC-USD" in html and "Sharpe (365)" in html
     assert "-0.04%" in html and "53.60%" in html  # the seed run's CAGR and buy-and-hold's, as `riskon run` prints
     assert "removed " in text and not list(tmp_path.glob("riskon-notebook-*"))  # the scratch folder is gone

@@ -56,7 +56,7 @@ def test_empty_config_gives_every_default():
     assert cfg.exits["index_below_break"] is False
     assert cfg.costs == {"fee_bps": 10.0, "slippage_bps": 5.0}
     assert cfg.portfolio == {"cash": 100_000.0, "fraction": 1.0}
-    assert cfg.report == {"tearsheet": True, "chart": True}
+    assert cfg.report == {"tearsheet": True, "chart": True, "benchmark": None, "stale_days": 3.0}
 
 
 def test_ints_become_floats_and_false_switches_an_optional_exit_off():

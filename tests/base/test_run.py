@@ -323,7 +323,7 @@ def printed(result, name: str) -> float:
 
 def test_tearsheet_columns_and_periods(sheet):
     html, rows = sheet
-    assert set(next(iter(rows.values()))) == {"Strategy", "Buy & hold"}
+    assert set(next(iter(rows.values()))) == {"Strategy", "buy & hold BTC-USD"}
     assert "Periods/Year: 365" in html
     assert "(matched dates)" not in html
 
@@ -331,7 +331,7 @@ def test_tearsheet_columns_and_periods(sheet):
 @pytest.mark.parametrize(
     ("label", "name"),
     [
-        ("CAGR﹪", "cagr"),
+        ("CAGR%", "cagr"),
         ("Sharpe", "sharpe"),
         ("Max Drawdown", "max_drawdown"),
         ("Sortino", "sortino"),
@@ -346,9 +346,9 @@ def test_tearsheet_shows_the_printed_numbers(sheet, closed_result, label, name):
 def test_tearsheet_benchmark_column_is_buy_and_hold(sheet, closed_result):
     _, rows = sheet
     m = closed_result.metrics
-    for label, name in (("CAGR﹪", "cagr"), ("Sharpe", "sharpe"), ("Max Drawdown", "max_drawdown")):
+    for label, name in (("CAGR%", "cagr"), ("Sharpe", "sharpe"), ("Max Drawdown", "max_drawdown")):
         text = format_metric(name, m.at[name, "buy_and_hold"]).rstrip("%")
-        assert float(rows[label]["Buy & hold"].rstrip("%").replace(",", "")) == float(text), label
+        assert float(rows[label]["buy & hold BTC-USD"].rstrip("%").replace(",", "")) == float(text), label
 
 
 def test_tearsheet_sharpe_is_365_day_not_252(sheet, closed_result):

@@ -164,7 +164,7 @@ def test_verify_differences_exit_1(capsys, tmp_path, data_dir, monkeypatch):
     body = SMALL + '[sweep]\n[sweep.params]\n"exits.trailing_stop" = [0.1, 0.2]\n'
     cfg = config(tmp_path, body)
 
-    def differing(config, ok, objective, direction, k):
+    def differing(config, ok, objective, direction, k, **kw):
         return [{"run_id": ok["run_id"].iloc[0], "engine": "fast", "differences": ["sharpe: 1.0 vs 1.1"]}]
 
     monkeypatch.setattr(verify, "verify_runs", differing)

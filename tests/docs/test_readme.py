@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -65,15 +64,26 @@ def test_example_rule_is_short():
 
 
 @pytest.fixture
-def up_streak_file():
-    path = ROOT / "strategies" / "rules" / "up_streak.py"
-    assert not path.exists()
+def up_streak_file(tmp_path, monkeypatch):
+    """The example saved where the README says: ``rules/up_streak.py`` in the folder riskon runs from."""
+    from strategies import rules
+
+    assert not (ROOT / "strategies" / "rules" / "up_streak.py").exists()
+    path = tmp_path / "rules" / "up_streak.py"
+    path.parent.mkdir()
     path.write_text(example_rule(), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    rules.refresh()
     try:
         yield path
     finally:
-        path.unlink()
-        sys.modules.pop("strategies.rules.up_streak", None)
+        monkeypatch.chdir(ROOT)
+        rules.refresh()
+
+
+def test_readme_says_where_the_example_rule_goes():
+    assert "Save this as `rules/up_streak.py` in the folder you run riskon from" in README
+    assert "strategies/rules/up_streak.py" not in README
 
 
 def test_example_rule_runs_checks_and_matches_a_hand_count(up_streak_file, data_dir, tmp_path):
@@ -111,5 +121,7 @@ def test_example_rule_runs_checks_and_matches_a_hand_count(up_streak_file, data_
         s = res.bars.loc[t.decision_time, "event_session"]
         i = sessions.index.get_loc(s)
         assert np.all(np.diff(closes[i - 4 : i + 1]) > 0) and not closes[i - 4] > closes[i - 5]
-    listing = subprocess.run([*riskon_cmd(), "rules"], capture_output=True, text=True, check=True).stdout
+    listing = subprocess.run(
+        [*riskon_cmd(), "rules"], capture_output=True, text=True, check=True, cwd=up_streak_file.parent.parent
+    ).stdout
     assert "up_streak" in listing and "days" in listing
