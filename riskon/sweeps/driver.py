@@ -1,15 +1,10 @@
 """Parameter sweeps: every combination run once, results committed in batches, resumable.
 
-The main process validates every combination and loads each needed series once.
-On the backtrader engine it ships the data to every worker once (a process-pool
-initializer, or one Dask ``scatter``); a task then carries only a dictionary of
-dotted-path overrides, from which the worker rebuilds the config, and aligned bars
-are cached per worker for each distinct data/rule setting. The fast engine takes
-the lean path of ``riskon.sweeps.chunks``: bars built once per setting in this
-process, chunks of hundreds of combinations per task, its pool started (and
-compiling) while the combinations are validated. A run id hashes the canonical
-parameters, the data fingerprints, the code version and the engine: rerunning a
-sweep skips every run already in the store.
+The main process validates every combination (streamed), loads each series once and builds each
+rule setting's signals; the backtrader engine ships them as arrays (``riskon.sweeps.prepared``), the
+fast engine in chunks of hundreds of combinations (``riskon.sweeps.chunks``). A run id hashes the
+canonical parameters, the data fingerprints, the code the run uses and the engine: rerunning a sweep
+skips every run already in the store.
 """
 
 from __future__ import annotations
@@ -41,7 +36,7 @@ from riskon.sweeps.batch_writer import BatchWriter
 from riskon.sweeps.dask_security import check_address, connect_client
 from riskon.sweeps.keys import bars_key, code_version, run_id, series_needed, stable_hash, strategy_key
 from riskon.sweeps.locks import one_sweep
-from riskon.sweeps.pools import no_script_reimport, pool_results, stop_pool
+from riskon.sweeps.pools import ExecutorError, no_script_reimport, pool_results, stop_pool
 from riskon.sweeps.prepared import build_setting, prepared_tasks
 from riskon.sweeps.rulecheck import sweep_rule_hashes
 from riskon.sweeps.spec import MAX_COMBINATIONS, Combinations, SweepSpec, apply, parse_sweep
@@ -205,7 +200,13 @@ def _evaluate_dask_cluster(
 
             yield from windowed(client, evaluate_chunk, ((c,) for c in chunks), flatten=True)
             return
-        state = client.scatter((uuid.uuid4().hex, base, frames, engine), broadcast=True)
+        try:
+            state = client.scatter((uuid.uuid4().hex, base, frames, engine), broadcast=True)
+        except TimeoutError:  # no worker to receive the data
+            raise ExecutorError(
+                f"no Dask worker is connected to the scheduler at {scheduler}; start workers, then run the same "
+                "command again (finished runs are kept)"
+            ) from None
         yield from windowed(client, _evaluate_dask, ((state, *t) for t in tasks))
     finally:
         client.close()

@@ -24,6 +24,7 @@ same either way.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -32,6 +33,7 @@ import numpy as np
 
 from riskon.config import RunConfig
 from riskon.sweeps.keys import series_needed
+from riskon.sweeps.pools import ExecutorError
 from riskon.sweeps.spec import Combinations, planned_size
 
 if TYPE_CHECKING:  # the store is handed in by the driver
@@ -203,28 +205,64 @@ def in_blocks(items: Iterable, size: int) -> Iterator[list]:
         yield block
 
 
+#: Seconds without any Dask worker after which a sweep gives up (a worker that restarts comes back sooner).
+WORKERLESS_GRACE = 30.0
+#: A worker died holding the data sent to it (the tasks that needed it are cancelled).
+LOST = (
+    "a Dask worker was lost with the data sent to it; the runs finished so far are stored: start workers again "
+    "and run the same command to resume"
+)
+
+
 def windowed(
     client, fn: Callable, tasks: Iterable[tuple], window: int | None = None, flatten: bool = False
 ) -> Iterator:
     """Results of ``fn(*task)`` on a Dask cluster, at most ``window`` tasks submitted and not yet consumed.
 
     Submitting every task at once would hold all of them (and their futures) in memory. The default
-    window is four tasks per worker thread, at least 8.
+    window is four tasks per worker thread, at least 8. A cluster left without any worker for
+    ``WORKERLESS_GRACE`` seconds, or a task whose workers keep dying, ends the sweep with an
+    ``ExecutorError`` (the runs finished so far are kept by the caller), never a silent wait.
     """
     # Dask loads only for a Dask sweep
-    from dask.distributed import as_completed
+    from dask.distributed import wait
+    from distributed.client import FuturesCancelledError
+    from distributed.scheduler import KilledWorker
 
     window = window or max(8, 4 * sum(client.nthreads().values()))
     it = iter(tasks)
-    running = as_completed()
-    for task in itertools.islice(it, window):
-        running.add(client.submit(fn, *task, pure=False, retries=3))
-    for fut in running:
-        result = fut.result()
-        nxt = next(it, None)
-        if nxt is not None:
-            running.add(client.submit(fn, *nxt, pure=False, retries=3))
-        if flatten:
-            yield from result
-        else:
-            yield result
+    pending = {client.submit(fn, *task, pure=False, retries=3) for task in itertools.islice(it, window)}
+    alone_since = None
+    while pending:
+        try:
+            done, pending = wait(pending, timeout=2.0, return_when="FIRST_COMPLETED")
+        except FuturesCancelledError:
+            raise ExecutorError(LOST) from None
+        except TimeoutError:
+            if client.scheduler_info().get("workers"):
+                alone_since = None
+            else:
+                alone_since = alone_since or time.monotonic()
+                if time.monotonic() - alone_since > WORKERLESS_GRACE:
+                    raise ExecutorError(
+                        f"every Dask worker is gone (none for {WORKERLESS_GRACE:g} s); the runs finished so far "
+                        "are stored: start workers again and run the same command to resume"
+                    ) from None
+            continue
+        for fut in done:
+            try:
+                result = fut.result()
+            except FuturesCancelledError:
+                raise ExecutorError(LOST) from None
+            except KilledWorker:
+                raise ExecutorError(
+                    "a Dask task killed its worker on every retry (out of memory?); the runs finished so far are "
+                    "stored: run the same command again to resume"
+                ) from None
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.add(client.submit(fn, *nxt, pure=False, retries=3))
+            if flatten:
+                yield from result
+            else:
+                yield result

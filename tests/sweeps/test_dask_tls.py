@@ -142,3 +142,68 @@ def test_a_sweep_on_a_tls_scheduler_with_a_self_made_ca(cfg, tmp_path, data_dir)
         assert con.execute("SELECT count(*) FROM runs WHERE status = 'ok'").fetchone()[0] == 4
     finally:
         con.close()
+
+
+def test_losing_every_dask_worker_ends_the_sweep_with_one_line(capsys, tmp_path, data_dir, monkeypatch):
+    """The only worker is killed mid-sweep: after the grace period the sweep ends (status 1), runs kept."""
+    import threading
+
+    from riskon.sweeps import streaming
+
+    monkeypatch.setattr(streaming, "WORKERLESS_GRACE", 3.0)
+    cfg = tmp_path / "lost.toml"
+    trail = ", ".join(str(round(0.05 + 0.01 * i, 2)) for i in range(30))
+    body = (
+        textwrap.dedent(CONFIG)
+        .replace("[0.1, 0.15, 0.2, 0.25]", f"[{trail}]")
+        .replace("[sweep]\n", "[sweep]\nbatch_size = 2\n")
+    )
+    cfg.write_text(body, encoding="utf-8")
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                  "--port", str(port), "--no-dashboard"], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)  # fmt: skip
+    worker = None
+    try:
+        time.sleep(3)
+        worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+                                   "--nworkers", "1", "--no-dashboard", "--no-nanny"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        time.sleep(4)
+        db = tmp_path / "lost.duckdb"
+
+        def kill_after_the_first_batch() -> None:
+            from riskon.sweeps.store import Store
+
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                if db.exists():
+                    try:
+                        with Store(db).connect(read_only=True) as con:
+                            if con.execute("SELECT count(*) FROM runs").fetchone()[0] >= 2:
+                                break
+                    except Exception:  # the store is still being created
+                        pass
+                time.sleep(0.2)
+            worker.kill()
+
+        killer = threading.Thread(target=kill_after_the_first_batch, daemon=True)
+        killer.start()
+        code, err = call(capsys, "sweep", str(cfg), "--db", str(db), "--scheduler", address, "--engine", "backtrader")
+        killer.join(timeout=5)
+    finally:
+        for p in (worker, scheduler):
+            if p is not None:
+                p.kill()
+                p.wait(timeout=30)
+    assert code == 1, err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    assert "Dask worker" in lines[0] and "the runs finished so far are stored" in lines[0], lines
+    assert "Traceback" not in err
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM runs WHERE status = 'ok'").fetchone()[0] >= 2  # kept
+    finally:
+        con.close()
