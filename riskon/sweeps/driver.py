@@ -35,7 +35,6 @@ from riskon.metrics import METRICS
 from riskon.sweeps.batch_writer import BatchWriter
 from riskon.sweeps.dask_security import check_address, connect_client
 from riskon.sweeps.keys import bars_key, code_version, run_id, series_needed, stable_hash, strategy_key
-from riskon.sweeps.locks import one_sweep
 from riskon.sweeps.pools import ExecutorError, no_script_reimport, pool_results, stop_pool
 from riskon.sweeps.prepared import build_setting, prepared_tasks
 from riskon.sweeps.rulecheck import sweep_rule_hashes
@@ -247,7 +246,7 @@ def run_sweep(
     t0 = time.perf_counter()
     gate = LookaheadGate(allow=allow_lookahead, announce=announce)  # each rule setting checked once, before its runs
     # one process per config and store: a second waits here, then resumes and finds the first one's runs stored
-    with one_sweep(Store(db).path, stable_hash({"config": base, "spec": spec.__dict__})[:16], announce):
+    with Store(db).alone(stable_hash({"config": base, "spec": spec.__dict__})[:16], announce):
         if spec.method == "optuna":
             return _run_optuna(path, cfg0, raw, base, spec, db, workers, cache, progress, announce, t0, engine, gate)
         pool = None

@@ -38,7 +38,7 @@ def _side(db: Path, suffix: str) -> Path:
 
 
 @contextlib.contextmanager
-def _flock(path: Path, mode: int, timeout: float, what: str) -> Iterator[None]:
+def _flock(path: Path, mode: int, timeout: float, what: str, max_delay: float = 0.1) -> Iterator[None]:
     if fcntl is None:  # pragma: no cover
         yield
         return
@@ -55,7 +55,7 @@ def _flock(path: Path, mode: int, timeout: float, what: str) -> Iterator[None]:
                 if time.monotonic() > deadline:
                     raise LockTimeout(f"{what} stayed locked by another process for {timeout:g} s") from None
                 time.sleep(delay * (1 + random.random()))
-                delay = min(delay * 1.5, 0.1)
+                delay = min(delay * 1.5, max_delay)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
@@ -75,17 +75,22 @@ def wait_for_writer(db: Path, timeout: float) -> None:
     """
     if not _side(db, "intent").exists():
         return
-    with _flock(_side(db, "intent"), fcntl.LOCK_SH if fcntl else 0, timeout, f"{db} (a writer)"):
+    # polled every few ms: a writer releases its intent between batches, and a reader must catch that gap
+    with _flock(_side(db, "intent"), fcntl.LOCK_SH if fcntl else 0, timeout, f"{db} (a writer)", max_delay=0.005):
         pass
 
 
 @contextlib.contextmanager
 def one_sweep(db: Path, key: str, announce: Callable[[str], None] | None = None) -> Iterator[None]:
-    """Run a sweep alone: a second process with the same sweep waits here for the first to end."""
+    """Run a sweep alone: a second process with the same sweep waits here for the first to end.
+
+    A folder where the lock file can't be made (read-only, full) raises ``OSError`` before anything runs.
+    """
     if fcntl is None:  # pragma: no cover
         yield
         return
     path = _side(db, f"sweep-{key}")
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:

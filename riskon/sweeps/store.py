@@ -187,6 +187,16 @@ class Store:
         except OSError as e:  # the side lock files of a read-only or full folder
             raise StoreError(f"{self.path}: {e.strerror or e}; choose another --db") from None
 
+    @contextlib.contextmanager
+    def alone(self, key: str, announce=None):
+        """Hold this store's lock for one sweep config (``locks.one_sweep``); a folder fault is a ``StoreError``."""
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(locks.one_sweep(self.path, key, announce))
+            except OSError as e:
+                raise StoreError(f"{self.path}: {e.strerror or e}; choose another --db") from None
+            yield
+
     def _open(self, read_only: bool):
         """The DuckDB connection, retried while another process holds the file (up to ``timeout``)."""
         deadline = time.monotonic() + self.timeout
