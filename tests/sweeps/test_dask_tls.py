@@ -146,8 +146,6 @@ def test_a_sweep_on_a_tls_scheduler_with_a_self_made_ca(cfg, tmp_path, data_dir)
 
 def test_losing_every_dask_worker_ends_the_sweep_with_one_line(capsys, tmp_path, data_dir, monkeypatch):
     """The only worker is killed mid-sweep: after the grace period the sweep ends (status 1), runs kept."""
-    import threading
-
     from riskon.sweeps import streaming
 
     monkeypatch.setattr(streaming, "WORKERLESS_GRACE", 3.0)
@@ -173,25 +171,21 @@ def test_losing_every_dask_worker_ends_the_sweep_with_one_line(capsys, tmp_path,
         time.sleep(4)
         db = tmp_path / "lost.duckdb"
 
-        def kill_after_the_first_batch() -> None:
-            from riskon.sweeps.store import Store
+        # the worker dies right after the first batch is committed; watched inside the sweep's own process,
+        # because DuckDB lets one process attach a database file only once
+        from riskon.sweeps import driver
 
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                if db.exists():
-                    try:
-                        with Store(db).connect(read_only=True) as con:
-                            if con.execute("SELECT count(*) FROM runs").fetchone()[0] >= 2:
-                                break
-                    except Exception:  # the store is still being created
-                        pass
-                time.sleep(0.2)
-            worker.kill()
+        class KillingWriter(driver.BatchWriter):
+            def __init__(self, commit, depth=2):
+                def commit_then_kill(batch):
+                    commit(batch)
+                    if worker.poll() is None:
+                        worker.kill()
 
-        killer = threading.Thread(target=kill_after_the_first_batch, daemon=True)
-        killer.start()
+                super().__init__(commit_then_kill, depth)
+
+        monkeypatch.setattr(driver, "BatchWriter", KillingWriter)
         code, err = call(capsys, "sweep", str(cfg), "--db", str(db), "--scheduler", address, "--engine", "backtrader")
-        killer.join(timeout=5)
     finally:
         for p in (worker, scheduler):
             if p is not None:
