@@ -126,7 +126,7 @@ def test_show_unknown_symbol_is_one_error_line(imported):
 )
 def test_bad_import_exits_non_zero_with_one_line_and_cache_unchanged(imported, tmp_path, name, content, fragment):
     cache, _ = imported
-    before = {p.name: p.read_bytes() for p in sorted(cache.iterdir())}
+    before = {p.name: p.read_bytes() for p in sorted(cache.iterdir()) if p.is_file()}
     bad = tmp_path / name
     bad.write_bytes(content) if isinstance(content, bytes) else bad.write_text(content)
     proc = riskon("data", "import", str(bad), cache=cache)
@@ -134,7 +134,7 @@ def test_bad_import_exits_non_zero_with_one_line_and_cache_unchanged(imported, t
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
-    assert {p.name: p.read_bytes() for p in sorted(cache.iterdir())} == before
+    assert {p.name: p.read_bytes() for p in sorted(cache.iterdir()) if p.is_file()} == before
 
 
 def test_import_of_a_missing_path_is_one_error_line(tmp_path):
