@@ -248,6 +248,10 @@ def load(path: str | Path) -> RunConfig:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    except RecursionError:  # the TOML parser recurses once per nested table or array
+        raise ConfigError(
+            f"{path}: tables or arrays nested too deeply to read; a run config needs a few levels"
+        ) from None
     cfg = parse(raw, str(path))
     return RunConfig(**{**cfg.__dict__, "text": text})
 

@@ -270,6 +270,21 @@ def test_load_reads_file_and_names_it_in_errors(tmp_path):
     assert str(bad) in str(info.value) and "did you mean 'fee_bps'?" in str(info.value)
 
 
+@pytest.mark.parametrize("nest", ["{b = ", "["])
+def test_deeply_nested_toml_is_one_config_error_line_exit_2(tmp_path, nest):
+    path = tmp_path / "deep.toml"
+    close = "}" if nest.startswith("{") else "]"
+    path.write_text(f'name = "deep"\n[strategy.params]\nx = {nest * 2000}1{close * 2000}\n', encoding="utf-8")
+    want = f"{path}: tables or arrays nested too deeply to read; a run config needs a few levels"
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert str(info.value) == want
+    proc = run_cli("run", str(path), "--no-report", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.strip() == f"error: {want}", proc.stderr
+    proc = run_cli("sweep", str(path), "--db", str(tmp_path / "s.duckdb"), cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.strip() == f"error: {want}", proc.stderr
+
+
 def test_invalid_toml(tmp_path):
     path = tmp_path / "broken.toml"
     path.write_text('name = "x"\n[data\nindex = ^RUT\n', encoding="utf-8")
