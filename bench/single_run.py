@@ -1,0 +1,137 @@
+"""One run with its tear sheet: ``riskon run`` against the same job wired by hand, alternated, in one process tree.
+
+**The hand-wired job** is a plain script (``HAND_WIRED`` below): it loads ``RUT.csv`` and ``BTC-USD.csv``
+with pandas, runs the seed strategy (^RUT confirmed new closing high over 3 sessions -> long BTC at the
+next open, 25% trailing stop on the close, exit when ^RUT closes 10% below its high, 10 bps fees) in a
+plain backtrader ``Cerebro``, and calls ``quantstats.reports.html`` against buy-and-hold BTC. It is a
+timing baseline, not riskon's model: its index join is a plain date merge, its fills backtrader's defaults.
+
+**riskon** runs ``riskon run`` (the installed command, a new process) on a copy of ``runs/seed.toml``
+whose fee differs by a hair in every round, so every run has a run id never seen before; the data cache
+is warm (filled once before timing, like a user's second day), the report folder is new each time and
+no process is kept between runs.
+
+Each round runs both, alternating which goes first; the figure is the median over ``--rounds`` (>= 5)
+and the ratio riskon / hand-wired of the medians, both measured in this run on this machine.
+
+Run: ``RISKON_DATA=../shared/data python bench/single_run.py [--rounds 5] [--no-report]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = ROOT / "runs" / "seed.toml"
+
+HAND_WIRED = r"""
+import sys
+import backtrader as bt
+import pandas as pd
+import quantstats as qs
+
+data_dir, out = sys.argv[1], sys.argv[2]
+idx = pd.read_csv(f"{data_dir}/RUT.csv", parse_dates=["Date"], index_col="Date")
+btc = pd.read_csv(f"{data_dir}/BTC-USD.csv", parse_dates=["Date"], index_col="Date")
+close = idx["Close"]
+prior_high = close.cummax().shift(1)
+broke = close > prior_high
+level = prior_high.where(broke).ffill()
+held = (close > level).astype(int)
+run = held.groupby((held == 0).cumsum()).cumsum()  # sessions in a row above the broken level
+confirmed = broke.shift(2, fill_value=False) & (run >= 3)
+sig = pd.DataFrame({"confirmed": confirmed, "idx_close": close, "idx_ath": close.cummax()})
+feed = btc.join(sig, how="left").ffill().fillna({"confirmed": False})
+feed["confirmed"] = feed["confirmed"].astype(float)
+
+
+class Feed(bt.feeds.PandasData):
+    lines = ("confirmed", "idx_close", "idx_ath")
+    params = (("confirmed", -1), ("idx_close", -1), ("idx_ath", -1))
+
+
+class Seed(bt.Strategy):
+    def __init__(self):
+        self.peak = None
+
+    def next(self):
+        d = self.data
+        if not self.position:
+            if d.confirmed[0] > 0:
+                self.order_target_percent(target=0.99)
+                self.peak = d.close[0]
+            return
+        self.peak = max(self.peak, d.close[0])
+        if d.close[0] < self.peak * 0.75 or d.idx_close[0] < d.idx_ath[0] * 0.9:
+            self.close()
+
+
+cerebro = bt.Cerebro(stdstats=False)
+cerebro.adddata(Feed(dataname=feed.rename(columns=str.lower)))
+cerebro.addstrategy(Seed)
+cerebro.broker.setcash(100_000)
+cerebro.broker.setcommission(commission=0.001)
+cerebro.addanalyzer(bt.analyzers.TimeReturn, _name="ret", timeframe=bt.TimeFrame.Days)
+strat = cerebro.run()[0]
+returns = pd.Series(strat.analyzers.ret.get_analysis())
+returns.index = pd.DatetimeIndex(returns.index)
+bench = btc["Close"].pct_change().reindex(returns.index).fillna(0.0)
+qs.reports.html(returns, benchmark=bench, output=out, title="seed (hand-wired)")
+"""
+
+
+def timed(cmd: list[str], env: dict, cwd: Path) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    took = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"{cmd[:3]} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    return took
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--no-report", action="store_true", help="time riskon without its pages (the hand job as is)")
+    args = ap.parse_args()
+    data = os.environ.get("RISKON_DATA")
+    if not data or not Path(data, "RUT.csv").exists():
+        sys.exit("set RISKON_DATA to the folder holding RUT.csv and BTC-USD.csv (e.g. ../shared/data)")
+    riskon = shutil.which("riskon")
+    if riskon is None:
+        sys.exit("the riskon command is not installed: pip install -e . first")
+    work = Path(tempfile.mkdtemp(prefix="riskon-bench-single-"))
+    env = dict(os.environ, RISKON_CACHE=str(work / "cache"), MPLBACKEND="Agg")
+    script = work / "hand_wired.py"
+    script.write_text(HAND_WIRED, encoding="utf-8")
+    seed = SEED.read_text(encoding="utf-8")
+    # warm the data cache and the calendar once: a user's second run, not a first import
+    warm = work / "warm.toml"
+    warm.write_text(seed, encoding="utf-8")
+    timed([riskon, "run", str(warm), "--no-report"], env, work)
+    mine, hand = [], []
+    for i in range(max(args.rounds, 1)):
+        cfg = work / f"seed_{i}.toml"
+        cfg.write_text(seed.replace("fee_bps = 10 ", f"fee_bps = {10 + (i + 1) * 1e-6!r} "), encoding="utf-8")
+        run = [riskon, "run", str(cfg), *(["--no-report"] if args.no_report else ["--out", str(work / f"r{i}")])]
+        wired = [sys.executable, str(script), data, str(work / f"hand_{i}.html")]
+        order = [("riskon", run), ("hand", wired)] if i % 2 == 0 else [("hand", wired), ("riskon", run)]
+        for who, cmd in order:
+            (mine if who == "riskon" else hand).append(timed(cmd, env, work))
+        print(f"round {i + 1}: riskon {mine[-1]:.2f} s, hand-wired {hand[-1]:.2f} s", flush=True)
+    m, h = statistics.median(mine), statistics.median(hand)
+    print(f"\nmedian of {len(mine)}: riskon run {m:.2f} s, hand-wired {h:.2f} s, ratio {m / h:.2f}x "
+          f"(target <= 0.70x){' [--no-report]' if args.no_report else ''}")  # fmt: skip
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
