@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from strategies.cash import run_growth
+from strategies.sizing import sizing_notes
+
 if TYPE_CHECKING:
     from strategies.strategy import RiskOn
 
@@ -46,6 +49,14 @@ class StrategyParams:
     momentum_days: int = 30
     liquidity_cap: float | None = None
     intrabar: bool = False
+    sizing: str = "fraction"  # fraction | vol_target | notional (strategies.sizing)
+    vol_target: float | None = None  # vol_target: target annual volatility of the position
+    vol_lookback: int = 30  # vol_target: bars of daily returns, up to and including the decision bar
+    vol_cap: float = 1.0  # vol_target: the largest share of equity an entry may buy
+    notional: float | None = None  # notional: cash per entry (capped at the equity)
+    #: annual rate idle cash earns (strategies.cash): a constant or a yield series (annual fractions,
+    #: indexed by known-at stamps); a series is data, so it is left out of comparisons and the repr
+    cash_rate: float | pd.Series = field(default=0.0, compare=False, repr=False)
 
 
 @dataclass
@@ -141,7 +152,8 @@ def backtest(
             params.slippage, slip_open=True, slip_limit=True, slip_match=True, slip_out=True
         )
     kwargs = {k: getattr(params, k) for k in RiskOn.params._getkeys() if hasattr(params, k)}
-    cerebro.addstrategy(RiskOn, spans=spans(assets), **kwargs)
+    growth = run_growth(bars.index, params.cash_rate)  # the same g_i as the fast engine, from the same stamps
+    cerebro.addstrategy(RiskOn, spans=spans(assets), cash_growth=growth, **kwargs)
     strat = cerebro.run()[0]
     index = bars.index
     equity = pd.Series(strat.equity, index=index, name="equity")
@@ -152,7 +164,9 @@ def backtest(
         fills.insert(0, "time", index[fills["bar"].to_numpy()])
         fills.insert(1, "asset", [names[j] for j in fills["feed"]])
     trades = _trades(bars, assets, strat, fills)
-    return BacktestResult(equity, cash, trades, fills, params, params.cash, strat.log)
+    entries = int(trades["position"].nunique()) if len(trades) else 0
+    notes = sizing_notes(params.sizing, strat.n_skipped, strat.n_capped, entries, params.vol_lookback, params.notional)
+    return BacktestResult(equity, cash, trades, fills, params, params.cash, strat.log + notes)
 
 
 def _trades(bars: pd.DataFrame, assets: dict[str, pd.DataFrame], strat: RiskOn, fills: pd.DataFrame) -> pd.DataFrame:

@@ -19,6 +19,7 @@ from typing import Any
 from feeds.btcompat import bt
 from strategies import rules
 from strategies.params import did_you_mean
+from strategies.sizing import SIZING
 
 #: Run-config names a user passes -> the fraction-valued parameters riskon's own runs pass.
 CONFIG_NAMES = {
@@ -29,7 +30,7 @@ CONFIG_NAMES = {
     "slippage_bps": "slippage",
 }
 #: Parameters only riskon's own runs set (the user's feed has no precomputed exit line or spans).
-_INTERNAL_ONLY = ("exit_rule", "spans")
+_INTERNAL_ONLY = ("exit_rule", "spans", "cash_growth")
 #: Valid values of the parameters a user sets: (low, high, interval as text); a bound may be open or closed.
 _BOUNDS = {
     "trailing_stop": (0.0, 1.0, "(0, 1)"),
@@ -42,6 +43,10 @@ _BOUNDS = {
     "fraction": (0.0, 1.0, "(0, 1]"),
     "cooldown_days": (0.0, None, "[0, inf)"),
     "signal_delay": (0.0, None, "[0, inf)"),
+    "vol_target": (0.0, None, "(0, inf)"),
+    "vol_lookback": (2.0, None, "[2, inf)"),
+    "vol_cap": (0.0, 1.0, "(0, 1]"),
+    "notional": (0.0, None, "(0, inf)"),
 }
 _DEFAULT_RULE = "ath_confirmed"
 
@@ -73,6 +78,17 @@ def _check_bounds(strategy: bt.Strategy) -> None:
             raise SetupError(f"RiskOn.{name} must be in {span}, got {value!r}")
 
 
+def check_sizing(strategy: bt.Strategy) -> None:
+    """Refuse an unknown sizing rule, or one whose own parameter is missing (``vol_target``, ``notional``)."""
+    p = strategy.p
+    if p.sizing not in SIZING:
+        raise SetupError(f"RiskOn.sizing must be one of {', '.join(SIZING)}, got {p.sizing!r}")
+    if p.sizing in ("vol_target", "notional") and getattr(p, p.sizing) is None:
+        raise SetupError(f"RiskOn.sizing = {p.sizing!r} needs {p.sizing} set")
+    if p.sizing == "vol_target" and int(p.vol_lookback) != p.vol_lookback:
+        raise SetupError(f"RiskOn.vol_lookback must be a whole number of bars, got {p.vol_lookback!r}")
+
+
 def user_mode(strategy: bt.Strategy, values: dict[str, Any]):
     """Resolve the config-named parameters of ``strategy`` and return its entry ``RuleSignal`` indicator.
 
@@ -89,6 +105,7 @@ def user_mode(strategy: bt.Strategy, values: dict[str, Any]):
         hint = f"pass {wanted} instead" if wanted else "riskon's own runs set it; leave it out"
         raise SetupError(f"RiskOn on an IndexCryptoFeed does not take {name}: {hint}")
     _check_bounds(strategy)
+    check_sizing(strategy)
     rule = p.rule or _DEFAULT_RULE
     if not isinstance(rule, str):
         raise SetupError(f"RiskOn.rule must be a rule name, got {type(rule).__name__}; see `riskon rules`")

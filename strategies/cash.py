@@ -13,6 +13,8 @@ same ``g_i`` over the bar, so excess returns and idle cash can never disagree.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 
@@ -67,4 +69,41 @@ def growth_per_bar(bar_times: pd.DatetimeIndex, bar_length: pd.Timedelta, rate: 
     return np.power(1.0 + r, bar_days(bar_times, bar_length) / DAYS_PER_YEAR) - 1.0
 
 
-__all__ = ["DAYS_PER_YEAR", "bar_days", "growth_per_bar", "rate_per_bar"]
+def run_growth(bar_times: pd.DatetimeIndex, rate: float | pd.Series) -> np.ndarray:
+    """``g_i`` of a run's master calendar: ``growth_per_bar`` with the calendar's own bar length.
+
+    The master calendar is regular, so its last step is the bar length (one day for one bar alone).
+    A rate of exactly 0 gives exact zeros, so a run without a cash rate keeps its numbers bit for bit.
+    """
+    if not isinstance(rate, pd.Series) and float(rate) == 0.0:
+        return np.zeros(len(bar_times))
+    step = bar_times[-1] - bar_times[-2] if len(bar_times) > 1 else pd.Timedelta(days=1)
+    return growth_per_bar(bar_times, step, rate, name="cash_rate")
+
+
+def rate_text(rate: float | pd.Series) -> str:
+    """A rate in words for notes and pages: ``4%`` or ``the ^IRX yield series``."""
+    if isinstance(rate, pd.Series):
+        return f"the {rate.name} yield series"
+    return f"{float(rate) * 100:.6g}%"
+
+
+def rate_key(rate: float | pd.Series) -> tuple:
+    """A hashable key of a rate (a yield series by its name and content), e.g. to share work between runs."""
+    if isinstance(rate, pd.Series):
+        return ("series", str(rate.name), series_fingerprint(rate))
+    return ("constant", float(rate))
+
+
+def series_fingerprint(rate: pd.Series) -> str:
+    """The content fingerprint of a yield series: its ``attrs["fingerprint"]``, else a hash of stamps and values."""
+    given = rate.attrs.get("fingerprint")
+    if given:
+        return str(given)
+    digest = hashlib.sha256(rate.index.as_unit("us").asi8.tobytes())
+    digest.update(rate.to_numpy(dtype="float64").tobytes())
+    return digest.hexdigest()[:16]
+
+
+__all__ = ["DAYS_PER_YEAR", "bar_days", "growth_per_bar", "rate_key", "rate_per_bar", "rate_text", "run_growth",
+           "series_fingerprint"]  # fmt: skip

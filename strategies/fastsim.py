@@ -30,11 +30,15 @@ _NCOL = 13
 def _simulate(
     opens, closes, volumes, first, last, event, event_level, idx_close, idx_ath, exit_signal, t_days,
     delay, cooldown, trail, stop, take_profit, max_hold, idx_dd, idx_break, use_rule,
-    fraction, fee, slip, cash0, top_k, k, m, liq_cap, haircut, equity, rec,
+    fraction, fee, slip, cash0, top_k, k, m, liq_cap, haircut, sizing, vol_target, vol_lookback, vol_cap, notional,
+    growth, equity, rec,
 ):  # fmt: skip
     # Every constant comes in as an argument and no other module's jitted code is called: numba's
     # on-disk cache is keyed on this file alone, so nothing outside it may change the compiled code.
     # Arrays are filled by loops rather than np.full/np.zeros/np.argsort, which triple the compile time.
+    # sizing: 0 fraction, 1 vol_target, 2 notional (strategies.sizing.SIZING); growth: g_i per bar
+    # (strategies.cash), credited on the cash held after the bar's opening fills, at its close.
+    # Returns (trade records written, entries skipped for lack of volatility history, entries capped at equity).
     n_coins, n = closes.shape
     sizes = np.empty(n_coins)
     legrow = np.empty(n_coins, dtype=np.int64)  # trade record row of each held leg
@@ -57,7 +61,9 @@ def _simulate(
     pend_seen = -1
     pend_level = np.nan
     entry_pending = False
-    entry_equity = 0.0
+    entry_budget = 0.0
+    n_skipped = 0
+    n_capped = 0
     exit_pending = False
     exit_reason = -1
     exit_bar = -1
@@ -86,7 +92,7 @@ def _simulate(
             for j in range(n_coins):
                 if chosen[j]:
                     n_chosen += 1
-            budget = fraction * entry_equity / n_chosen
+            budget = entry_budget / n_chosen
             first_leg = True
             for j in range(n_coins):
                 if not chosen[j]:
@@ -121,7 +127,10 @@ def _simulate(
                 rec[r, _XDEC] = -1
                 rec[r, _REASON] = _R_OPEN
             entry_pending = False
-        # -- the close: data ends, exits, events, entry decisions --------------------------
+        # -- the close: interest on the cash held through the bar, data ends, exits, events, entries --
+        gi = growth[i]
+        if gi != 0.0:
+            cash += cash * gi
         is_last = i == n - 1
         held_before = False
         for j in range(n_coins):
@@ -218,12 +227,29 @@ def _simulate(
                         if first[j] <= i and i + 1 <= last[j]:
                             chosen[j] = True
                             n_chosen += 1
+            budget = 0.0
             if n_chosen > 0:
                 eq = cash
                 for j in range(n_coins):
                     if sizes[j] > 0.0:
                         eq += sizes[j] * closes[j, i]
-                entry_equity = eq
+                budget = fraction * eq
+                if sizing == 2:
+                    if notional > eq:
+                        budget = eq
+                        n_capped += 1
+                    else:
+                        budget = notional
+                elif sizing == 1:
+                    for j in range(n_coins):
+                        if chosen[j] and first[j] > i - vol_lookback:
+                            n_chosen = 0  # a chosen coin has no close vol_lookback bars back: skip
+                    if n_chosen == 0:
+                        n_skipped += 1
+                    else:
+                        budget = _vol_fraction(closes, chosen, i, vol_lookback, n_chosen, vol_target, vol_cap) * eq
+            if n_chosen > 0:
+                entry_budget = budget
                 entry_pending = True
                 position += 1
                 entry_level = pend_level
@@ -234,7 +260,36 @@ def _simulate(
             if sizes[j] > 0.0:
                 eq += sizes[j] * closes[j, i]
         equity[i] = eq
-    return nrec
+    return nrec, n_skipped, n_capped
+
+
+@njit(cache=True)
+def _vol_fraction(closes, chosen, i, lookback, n_chosen, target, cap):
+    # strategies.sizing.basket_volatility + vol_fraction, operation for operation (kept in this file: the
+    # on-disk cache is keyed on it alone): equal-weight basket returns over the lookback, ddof = 1, x sqrt(365)
+    n_coins = closes.shape[0]
+    mean = 0.0
+    for t in range(i - lookback + 1, i + 1):
+        s = 0.0
+        for j in range(n_coins):
+            if chosen[j]:
+                s += closes[j, t] / closes[j, t - 1] - 1.0
+        mean += s / n_chosen
+    mean /= lookback
+    var = 0.0
+    for t in range(i - lookback + 1, i + 1):
+        s = 0.0
+        for j in range(n_coins):
+            if chosen[j]:
+                s += closes[j, t] / closes[j, t - 1] - 1.0
+        b = s / n_chosen
+        var += (b - mean) * (b - mean)
+    var /= lookback - 1
+    vol = np.sqrt(var) * np.sqrt(365.0)
+    if vol > 0.0:
+        f = target / vol
+        return cap if f > cap else f
+    return cap
 
 
 def _nan(x) -> float:
@@ -269,10 +324,13 @@ def market_args(arrays: dict[str, np.ndarray]) -> tuple:
     return tuple(arrays[k] for k in _MARKET)
 
 
-def param_args(p: StrategyParams) -> tuple:
-    """A parameter set as the kernel's scalar arguments (None becomes NaN: the feature is off)."""
+def param_args(p: StrategyParams, growth: np.ndarray) -> tuple:
+    """A parameter set as the kernel's arguments (None becomes NaN: the feature is off).
+
+    ``growth``: ``g_i`` of every bar for the set's cash rate (``strategies.cash.run_growth`` of the bars).
+    """
     # a backtest's stack (pandas, numba, backtrader) loads only when one runs
-    from strategies.sizing import SIZE_HAIRCUT
+    from strategies.sizing import SIZE_HAIRCUT, SIZING
 
     if p.intrabar:
         raise ValueError("intrabar stop orders are simulated by backtrader only")
@@ -280,7 +338,8 @@ def param_args(p: StrategyParams) -> tuple:
         int(p.signal_delay), float(p.cooldown_days), _nan(p.trail), _nan(p.stop), _nan(p.take_profit),
         _nan(p.max_hold_days), _nan(p.index_exit_dd), bool(p.index_exit_below_break), bool(p.exit_rule),
         float(p.fraction), float(p.fee), float(p.slippage), float(p.cash), p.mode == "top_k", int(p.k),
-        int(p.momentum_days), _nan(p.liquidity_cap), SIZE_HAIRCUT,
+        int(p.momentum_days), _nan(p.liquidity_cap), SIZE_HAIRCUT, SIZING.index(p.sizing), _nan(p.vol_target),
+        int(p.vol_lookback), float(p.vol_cap), _nan(p.notional), np.require(growth, np.float64, "CW"),
     )  # fmt: skip
 
 
@@ -294,7 +353,7 @@ def warm_up() -> None:
         "t_days": np.arange(n, dtype=np.float64),
     }  # fmt: skip
     _simulate(*market_args(arrays), 0, 0.0, 0.1, *(np.nan,) * 4, False, False, 1.0, 0.0, 0.0, 1.0, False, 1, 1,
-              np.nan, 1e-9, np.empty(n), record_buffer(1, n))  # fmt: skip
+              np.nan, 1e-9, 0, np.nan, 30, 1.0, np.nan, np.zeros(n), np.empty(n), record_buffer(1, n))  # fmt: skip
 
 
 def record_buffer(n_coins: int, n: int) -> np.ndarray:
@@ -302,13 +361,19 @@ def record_buffer(n_coins: int, n: int) -> np.ndarray:
     return np.full((n * n_coins // 2 + n_coins + 1, _NCOL), np.nan)
 
 
-def simulate(arrays: dict[str, np.ndarray], p: StrategyParams) -> tuple[np.ndarray, np.ndarray]:
-    """Run the simulator: (equity per bar, trade records)."""
+def simulate(
+    arrays: dict[str, np.ndarray], p: StrategyParams, growth: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """Run the simulator: (equity per bar, trade records, (entries skipped, entries capped)).
+
+    ``growth``: ``g_i`` per bar (``strategies.cash.run_growth``); None: idle cash earns nothing.
+    """
     n_coins, n = arrays["closes"].shape
     equity = np.empty(n)
     rec = record_buffer(n_coins, n)
-    nrec = _simulate(*market_args(arrays), *param_args(p), equity, rec)
-    return equity, rec[:nrec]
+    g = np.zeros(n) if growth is None else growth
+    nrec, skipped, capped = _simulate(*market_args(arrays), *param_args(p, g), equity, rec)
+    return equity, rec[:nrec], (skipped, capped)
 
 
 def fast_backtest(bars: pd.DataFrame, params: StrategyParams, assets: dict[str, pd.DataFrame]) -> BacktestResult:
@@ -317,9 +382,11 @@ def fast_backtest(bars: pd.DataFrame, params: StrategyParams, assets: dict[str, 
     import pandas as pd
 
     from strategies.backtest import TRADE_COLUMNS, BacktestResult
+    from strategies.cash import run_growth
+    from strategies.sizing import sizing_notes
 
     arrays = market_arrays(bars, assets)
-    equity, rec = simulate(arrays, params)
+    equity, rec, (skipped, capped) = simulate(arrays, params, run_growth(bars.index, params.cash_rate))
     index = bars.index
     names = list(assets)
     closes = arrays["closes"]
@@ -351,7 +418,9 @@ def fast_backtest(bars: pd.DataFrame, params: StrategyParams, assets: dict[str, 
         trades["position"] = trades["position"].astype("int64")
     eq = pd.Series(equity, index=index, name="equity")
     cash = pd.Series(np.nan, index=index, name="cash")
-    return BacktestResult(eq, cash, trades, pd.DataFrame(fills), params, params.cash)
+    entries = int(trades["position"].nunique()) if len(trades) else 0
+    notes = sizing_notes(params.sizing, skipped, capped, entries, params.vol_lookback, params.notional)
+    return BacktestResult(eq, cash, trades, pd.DataFrame(fills), params, params.cash, notes)
 
 
 def is_supported(params: StrategyParams) -> tuple[bool, str]:

@@ -22,8 +22,9 @@ import pandas as pd
 
 from feeds.btcompat import bt
 from strategies.btsetup import SetupError, configure, internal_mode, user_mode
+from strategies.cash import run_growth
 from strategies.errors import OrderFailed
-from strategies.sizing import SIZE_HAIRCUT
+from strategies.sizing import SIZE_HAIRCUT, basket_volatility, vol_fraction
 
 
 class RiskOnBroker(bt.brokers.BackBroker):
@@ -49,7 +50,8 @@ class RiskOn(bt.Strategy):
     rule's parameters as further keywords, and the exits and costs by their run-config names
     (``trailing_stop``, ``stop``, ``take_profit``, ``max_hold_days``, ``index_drawdown``,
     ``index_below_break``, ``fee_bps`` = 10, ``slippage_bps`` = 5, ``signal_delay``, ``cooldown_days``,
-    ``fraction``): the same trades and equity as ``riskon run`` of that config.
+    ``fraction``, the sizing rule (``sizing``, ``vol_target``, ``vol_lookback``, ``vol_cap``, ``notional``) and
+    ``cash_rate`` (a constant or a yield series)): the same trades and equity as ``riskon run`` of that config.
     """
 
     params = (
@@ -77,6 +79,13 @@ class RiskOn(bt.Strategy):
         ("liquidity_cap", None),  # an entry fill buys at most this fraction of the fill bar's volume
         ("intrabar", False),  # trailing and fixed stops as stop orders inside the next bar (single coin)
         ("spans", None),  # per feed: (first bar, last bar) indices on the master calendar
+        ("sizing", "fraction"),  # fraction, vol_target or notional (strategies.sizing)
+        ("vol_target", None),  # vol_target: target annual volatility of the position
+        ("vol_lookback", 30),  # vol_target: bars of daily returns up to and including the decision bar
+        ("vol_cap", 1.0),  # vol_target: the largest share of equity an entry buys
+        ("notional", None),  # notional: cash per entry, capped at the equity
+        ("cash_rate", 0.0),  # annual rate idle cash earns: a constant or a yield series (strategies.cash)
+        ("cash_growth", None),  # riskon's own runs: g_i per bar, computed from the bars (overrides cash_rate)
     )
 
     def __init__(self, **rule_values: Any) -> None:
@@ -91,6 +100,9 @@ class RiskOn(bt.Strategy):
         configure(self)
         self.n_bars = self.datas[0].buflen()
         self.spans = self.p.spans or [(0, self.n_bars - 1)] * len(self.datas)
+        self._growth = self.p.cash_growth if self.p.cash_growth is not None else self._feed_growth()
+        self.n_skipped = 0  # vol_target entries skipped for lack of history
+        self.n_capped = 0  # notional entries capped at the equity
         self.fills: list[dict] = []
         self.equity: list[float] = []
         self.cash_path: list[float] = []
@@ -119,8 +131,8 @@ class RiskOn(bt.Strategy):
             for j, size in self._legs.items():
                 self.sell(data=self.datas[j], size=size, exectype=bt.Order.Market)
         if self._entry is not None:
-            equity, chosen = self._entry["equity"], self._entry["feeds"]
-            budget = self.p.fraction * equity / len(chosen)
+            budget = self._entry["budget"] / len(self._entry["feeds"])
+            chosen = self._entry["feeds"]
             for j in chosen:
                 d = self.datas[j]
                 price = d.open[0] * (1.0 + self.p.slippage)
@@ -263,6 +275,11 @@ class RiskOn(bt.Strategy):
         d0 = self.datas[0]
         i = len(d0) - 1
         last = i == self.n_bars - 1
+        g = self._growth[i]
+        if g != 0.0:  # interest on the cash held through the bar, credited at its close (strategies.cash)
+            broker = self.broker
+            broker.cash += broker.cash * g
+            broker._get_value()  # the broker's value at this close includes it (add_cash would credit a bar late)
         held_before = bool(self._legs)
         ended = self._close_ended_legs(i) if held_before else 0.0
         self._ended_proceeds += ended
@@ -282,18 +299,43 @@ class RiskOn(bt.Strategy):
             seen_bar, level = self._pending_event
             self._decide_at = self._pending_event = None
             chosen = self._choose(i) if not last else []
-            if chosen:
-                equity = self._equity(ended)
+            budget = self._budget(i, chosen, self._equity(ended)) if chosen else None
+            if budget is not None:
                 self._position_id += 1
-                self._entry = {"equity": equity, "feeds": chosen}
+                self._entry = {"budget": budget, "feeds": chosen}
                 self._entry_level = level
                 self._cost = 0.0
                 self._ended_proceeds = 0.0
                 self.decisions.append({"bar": i, "side": "buy", "seen_bar": seen_bar, "level": level, "feeds": chosen})
-            elif not last:
+            elif not last and not chosen:
                 self.log.append(f"{d0.datetime.date(0)}: entry decided but no target has data; skipped")
         self.equity.append(self._equity(ended))
         self.cash_path.append(self.broker.getcash())
+
+    def _budget(self, i: int, chosen: list[int], equity: float) -> float | None:
+        """Cash an entry decided now spends over its legs (strategies.sizing); None: skipped (no volatility yet)."""
+        p = self.p
+        if p.sizing == "notional":
+            if p.notional > equity:
+                self.n_capped += 1
+                return equity
+            return p.notional
+        if p.sizing == "vol_target":
+            back = p.vol_lookback
+            if any(self.spans[j][0] > i - back for j in chosen):
+                self.n_skipped += 1
+                return None
+            window = [[self.datas[j].close[t - back] for t in range(back + 1)] for j in sorted(chosen)]
+            return vol_fraction(basket_volatility(window), p.vol_target, p.vol_cap) * equity
+        return p.fraction * equity
+
+    def _feed_growth(self):
+        """``g_i`` of every bar from the first feed's bar stamps and ``cash_rate`` (a user's own Cerebro)."""
+        rate = self.p.cash_rate
+        if not isinstance(rate, pd.Series) and rate == 0.0:
+            return [0.0] * self.n_bars
+        stamps = pd.DatetimeIndex([bt.num2date(x) for x in self.datas[0].lines.datetime.array]).tz_localize("UTC")
+        return run_growth(stamps.round("us"), rate)
 
     def equity_curve(self) -> pd.Series:
         """Equity at each bar's close so far, indexed by the bar's open date (UTC): ``riskon run``'s equity."""

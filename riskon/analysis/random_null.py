@@ -11,8 +11,10 @@ periods are shuffled and the free bars split into gaps by a uniform draw
 
 Every draw is filled exactly like the strategy (the parity contract): decision
 at the close of the bar before the entry fill, buy at ``open·(1+slippage)`` with
-``size = fraction · equity / (price · (1 + fee)) · (1 − SIZE_HAIRCUT)`` (the
-liquidity cap too), sell at the exit bar's ``open·(1−slippage)`` with the fee;
+``size = budget / n / (price · (1 + fee)) · (1 − SIZE_HAIRCUT)`` where the budget is the
+run's own sizing rule at the decision (``strategies.sizing``: a fraction of equity, a
+volatility-targeted share, or a notional capped at the equity; the liquidity cap too),
+idle cash earns the run's cash rate at each close (``strategies.cash``), sell at the exit bar's ``open·(1−slippage)`` with the fee;
 a coin whose data ends inside a holding period is sold at its last close with
 the fee, and a position still held on the last bar is marked at that close
 without a fee. The metrics are a run's (``riskon.metrics``) on the draw's equity
@@ -28,8 +30,9 @@ decision bar — an equal-weight basket of the configured coins that have a
 price on the decision and fill bars, or the top k of them by trailing momentum
 — rather than replaying the coins of the original position (which may not
 trade at the random date). Random entries are drawn only from the stretch at
-the end of the data where every decision bar has at least one eligible coin,
-so no draw loses a position.
+the end of the data where every decision bar has at least one eligible coin
+(with vol_target sizing: where every eligible coin has the lookback's history),
+so no draw loses or skips a position.
 """
 
 from __future__ import annotations
@@ -41,8 +44,9 @@ import pandas as pd
 from numba import njit
 
 from riskon.metrics import METRICS, metrics, returns_metrics
-from strategies.fastsim import market_arrays
-from strategies.sizing import SIZE_HAIRCUT
+from strategies.cash import run_growth
+from strategies.fastsim import _vol_fraction, market_arrays
+from strategies.sizing import SIZE_HAIRCUT, SIZING
 
 #: Metrics ``null_summary`` compares; for every one of them a higher value is better
 #: (max_drawdown is negative: closer to zero is better).
@@ -68,15 +72,24 @@ def holding_periods(result) -> tuple[np.ndarray, np.ndarray]:
     return first.astype(np.int64), (last - first).astype(np.int64)
 
 
-def _eligible_start(arrays: dict[str, np.ndarray], mode: str, momentum_days: int) -> int:
-    """The first entry fill bar from which every later decision bar has at least one eligible coin."""
+def _eligible_start(
+    arrays: dict[str, np.ndarray], mode: str, momentum_days: int, vol_lookback: int | None = None
+) -> int:
+    """The first entry fill bar from which every later decision bar has at least one eligible coin.
+
+    With ``vol_lookback`` (vol_target sizing) every eligible coin must also have a close that many bars
+    before the decision, so no random entry is skipped for an unknown volatility.
+    """
     first, last = arrays["first"], arrays["last"]
     n = arrays["closes"].shape[1]
     dec = np.arange(n - 1)  # decision bars that have a fill bar after them
     ok = (first[:, None] <= dec[None, :]) & (dec[None, :] + 1 <= last[:, None])
     if mode == "top_k":
         ok &= first[:, None] <= dec[None, :] - momentum_days
-    bad = np.flatnonzero(~ok.any(axis=0))
+    bad_dec = ~ok.any(axis=0)
+    if vol_lookback is not None:
+        bad_dec |= (ok & (first[:, None] > dec[None, :] - vol_lookback)).any(axis=0)
+    bad = np.flatnonzero(bad_dec)
     return int(bad[-1]) + 2 if len(bad) else 1
 
 
@@ -95,7 +108,8 @@ def placements(result, n: int = 500, seed: int = 0) -> pd.DataFrame:
     if k == 0 or n <= 0:
         return pd.DataFrame(columns=cols)
     p = result.backtest.params
-    w0 = _eligible_start(market_arrays(bars, result.assets), p.mode, p.momentum_days)
+    lookback = int(p.vol_lookback) if p.sizing == "vol_target" else None
+    w0 = _eligible_start(market_arrays(bars, result.assets), p.mode, p.momentum_days, lookback)
     slots = n_bars + 1 - w0  # bars w0 .. n_bars (the last one virtual: held to the end)
     gap = slots - int((lengths + 1).sum())
     if gap < 0:
@@ -128,11 +142,60 @@ def placements(result, n: int = 500, seed: int = 0) -> pd.DataFrame:
 
 
 @njit(cache=True)
+def _choose(closes, first, last, dec, top_k, k, m, chosen):
+    """The run's target rule at decision bar ``dec``: fills ``chosen``, returns how many coins it picked."""
+    n_coins = closes.shape[0]
+    n_chosen = 0
+    for j in range(n_coins):
+        chosen[j] = False
+    if top_k:
+        moms = np.full(n_coins, np.inf)
+        for j in range(n_coins):
+            if first[j] <= dec and dec + 1 <= last[j] and first[j] <= dec - m:
+                moms[j] = -(closes[j, dec] / closes[j, dec - m] - 1.0)
+        order = np.argsort(moms, kind="mergesort")
+        for q in range(n_coins):
+            j = order[q]
+            if moms[j] == np.inf or n_chosen >= k:
+                break
+            chosen[j] = True
+            n_chosen += 1
+    else:
+        for j in range(n_coins):
+            if first[j] <= dec and dec + 1 <= last[j]:
+                chosen[j] = True
+                n_chosen += 1
+    return n_chosen
+
+
+def _vol_shares(arrays: dict[str, np.ndarray], p, decisions: np.ndarray) -> np.ndarray:
+    """The vol-targeted share of equity at each decision bar used (NaN elsewhere), by the engine's own formula.
+
+    Computed here, outside ``_draws``, with ``strategies.fastsim``'s compiled function: numba's on-disk cache
+    of ``_draws`` is keyed on this file alone, so it must call no other module's compiled code.
+    """
+    closes, first, last = arrays["closes"], arrays["first"], arrays["last"]
+    share = np.full(closes.shape[1], np.nan)
+    chosen = np.empty(closes.shape[0], dtype=np.bool_)
+    for dec in np.unique(decisions):
+        n_chosen = _choose(closes, first, last, int(dec), p.mode == "top_k", int(p.k), int(p.momentum_days), chosen)
+        if n_chosen:
+            share[dec] = _vol_fraction(closes, chosen, int(dec), int(p.vol_lookback), n_chosen, float(p.vol_target),
+                                       float(p.vol_cap))  # fmt: skip
+    return share
+
+
+@njit(cache=True)
 def _draws(
     opens, closes, volumes, first, last, entries, exits, fraction, fee, slip, cash0, top_k, k, m, liq_cap,
-    equity, pnl, pos_end, fees,
+    sizing, share, notional, growth, equity, pnl, pos_end, fees,
 ):  # fmt: skip
-    """Fill every draw's positions like the strategy; write equity, per-position pnl and end bars, fees."""
+    """Fill every draw's positions like the strategy; write equity, per-position pnl and end bars, fees.
+
+    ``sizing``: 0 fraction, 1 vol_target (``share``: the share of equity each decision bar buys), 2 notional
+    (``strategies.sizing.SIZING``); ``growth``: what cash held through each bar earns by its close
+    (``strategies.cash.run_growth``), credited as the strategy does.
+    """
     n_coins, n = closes.shape
     n_draws, n_pos = entries.shape
     sizes = np.zeros(n_coins)
@@ -160,31 +223,17 @@ def _draws(
                 cur = -1
             if nxt < n_pos and entries[d, nxt] == i:
                 dec = i - 1
-                n_chosen = 0
-                for j in range(n_coins):
-                    chosen[j] = False
-                if top_k:
-                    moms = np.full(n_coins, np.inf)
-                    for j in range(n_coins):
-                        if first[j] <= dec and dec + 1 <= last[j] and first[j] <= dec - m:
-                            moms[j] = -(closes[j, dec] / closes[j, dec - m] - 1.0)
-                    order = np.argsort(moms, kind="mergesort")
-                    for q in range(n_coins):
-                        j = order[q]
-                        if moms[j] == np.inf or n_chosen >= k:
-                            break
-                        chosen[j] = True
-                        n_chosen += 1
-                else:
-                    for j in range(n_coins):
-                        if first[j] <= dec and dec + 1 <= last[j]:
-                            chosen[j] = True
-                            n_chosen += 1
+                n_chosen = _choose(closes, first, last, dec, top_k, k, m, chosen)
                 cur = nxt
                 nxt += 1
                 pos_end[d, cur] = i
                 if n_chosen > 0:
-                    budget = fraction * cash / n_chosen  # flat at the decision close: equity = cash
+                    total = fraction * cash  # flat at the decision close: equity = cash
+                    if sizing == 2:
+                        total = cash if notional > cash else notional
+                    elif sizing == 1:  # the decision bar's vol-targeted share (see simulate)
+                        total = share[dec] * cash
+                    budget = total / n_chosen
                     for j in range(n_coins):
                         if not chosen[j]:
                             continue
@@ -201,7 +250,10 @@ def _draws(
                         total_fees += fee_amt
                         sizes[j] = size
                         costs[j] = size * price + fee_amt
-            # -- the close: a coin whose data ends is sold at its last close (not on the last bar)
+            # -- the close: interest on the cash held through the bar, then a coin whose data ends is sold
+            # at its last close (not on the last bar)
+            if growth[i] != 0.0:
+                cash += cash * growth[i]
             if cur >= 0 and i < n - 1:
                 for j in range(n_coins):
                     if sizes[j] > 0.0 and last[j] == i:
@@ -242,10 +294,12 @@ def simulate(result, draws: pd.DataFrame) -> dict[str, np.ndarray]:
     pos_end = np.zeros((n_draws, k), dtype=np.int64)
     fees = np.zeros(n_draws)
     liq = math.nan if p.liquidity_cap is None else float(p.liquidity_cap)
+    share = _vol_shares(arrays, p, entries.ravel() - 1) if p.sizing == "vol_target" else np.full(n, np.nan)
     _draws(
         arrays["opens"], arrays["closes"], arrays["volumes"], arrays["first"], arrays["last"], entries, exits,
         float(p.fraction), float(p.fee), float(p.slippage), float(p.cash), p.mode == "top_k", int(p.k),
-        int(p.momentum_days), liq, equity, pnl, pos_end, fees,
+        int(p.momentum_days), liq, SIZING.index(p.sizing), share, math.nan if p.notional is None else float(p.notional),
+        np.require(run_growth(bars.index, p.cash_rate), np.float64, "CW"), equity, pnl, pos_end, fees,
     )  # fmt: skip
     return {"equity": equity, "pnl": pnl, "pos_end": pos_end, "fees": fees, "entries": entries}
 
@@ -255,7 +309,8 @@ def random_entry_null(result, n: int = 500, seed: int = 0) -> pd.DataFrame:
 
     Columns are ``riskon.metrics.METRICS`` (total_return, cagr, sharpe, sortino, max_drawdown, calmar,
     exposure, trades, win_rate, profit_factor, avg_hold_days, fees) with a run's definitions:
-    ``riskon.metrics.returns_metrics`` on each draw's daily returns, and ``trade_metrics``' per-position
+    ``riskon.metrics.returns_metrics`` on each draw's daily returns (in excess of the run's risk-free
+    rate, ``Result.rf``), and ``trade_metrics``' per-position
     formulas evaluated for all draws at once (a test holds them equal to ``riskon.metrics.metrics``).
     A run without trades gives ``n`` flat draws: its own flat metrics (zero return and drawdown, no Sharpe).
     """
@@ -263,8 +318,9 @@ def random_entry_null(result, n: int = 500, seed: int = 0) -> pd.DataFrame:
     index = bars.index
     cash0 = float(result.backtest.initial_cash)
     starts, lengths = holding_periods(result)
+    rf = result.rf  # Sharpe and Sortino in excess of the run's risk-free rate, as the run's own
     if len(lengths) == 0:
-        row = metrics(result.returns, result.backtest.positions, 0.0, 0.0)  # no trades: every draw is the run
+        row = metrics(result.returns, result.backtest.positions, 0.0, 0.0, rf=rf)  # no trades: every draw is the run
         return pd.DataFrame([row] * n, index=pd.RangeIndex(n, name="draw"))
     draws = placements(result, n, seed)
     sim = simulate(result, draws)
@@ -282,7 +338,7 @@ def random_entry_null(result, n: int = 500, seed: int = 0) -> pd.DataFrame:
     returns = sim["equity"] / prev - 1.0
     rows = []
     for d in range(n):
-        row = returns_metrics(pd.Series(returns[d], index=index))
+        row = returns_metrics(pd.Series(returns[d], index=index), rf=rf)
         row.update(
             exposure=float(exposure[d]),
             trades=len(lengths),

@@ -48,6 +48,7 @@ class Market:
     returns_start: np.datetime64  # first bar's open (naive UTC, microseconds), stored with each run's returns
     bench: np.ndarray  # buy-and-hold returns over the same bars, same costs
     name: str  # config name (for the accounting error message)
+    rf: np.ndarray | None = None  # the risk-free asset's return over each bar ([portfolio] risk_free); None: 0
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,13 @@ def plan(tasks: list[tuple[dict, object, str]], frames: dict, sweep_id: str, siz
     A generator: a pool starts on the first chunks while the next settings' bars are built.
     """
     # a backtest's stack (pandas, numba, backtrader) loads only when one runs
-    from riskon.runner import _cut, build_bars, buy_and_hold, strategy_params
+    from feeds.errors import DataError
+    from feeds.frame import timeframe_delta
+    from riskon.metrics import rf_per_bar
+    from riskon.runner import _cut, build_bars, buy_and_hold, config_rate, load_rates, strategy_params
     from riskon.sweeps.keys import bars_key
     from strategies.backtest import equity_returns
+    from strategies.cash import rate_key, run_growth
     from strategies.fastsim import market_args, market_arrays, param_args
 
     groups: dict[str, list] = {}
@@ -95,16 +100,39 @@ def plan(tasks: list[tuple[dict, object, str]], frames: dict, sweep_id: str, siz
                 items = [(rid, json.dumps(ov, sort_keys=True), ()) for ov, _, rid in members[start : start + size]]
                 yield Chunk(sweep_id, None, items, error)
             continue
-        by_cost: dict[tuple, tuple] = {}  # buy-and-hold depends on the cash and the costs
-        for overrides, c, rid in members:
-            p = strategy_params(c)
-            _, items = by_cost.setdefault((p.cash, p.fee, p.slippage), (p, []))
-            items.append((rid, json.dumps(overrides, sort_keys=True), param_args(p)))
+        by_cost: dict[tuple, tuple] = {}  # buy-and-hold depends on the cash, the costs and the cash rate
+        growths: dict[tuple, np.ndarray] = {}  # g_i per cash rate, shared by the rows that use it
+        rates: dict = {}  # yield series by symbol (the members share the data settings, so the lag)
+        rfs: dict[tuple, np.ndarray | None] = {}  # the risk-free returns per bar, per risk-free rate
+        try:
+            for overrides, c, rid in members:
+                if isinstance(c.portfolio["cash_rate"], str) and c.portfolio["cash_rate"] not in rates:
+                    rates.update(load_rates(c))
+                if isinstance(c.portfolio["risk_free"], str) and c.portfolio["risk_free"] not in rates:
+                    rates.update(load_rates(c))
+                p = strategy_params(c, rates)
+                key = rate_key(p.cash_rate)
+                if key not in growths:
+                    growths[key] = run_growth(bars.index, p.cash_rate)
+                risk_free = config_rate(c, "risk_free", rates)
+                rfk = rate_key(risk_free)
+                if rfk not in rfs:  # a zero rate subtracts nothing: the metrics stay bit for bit those of rf 0
+                    zero = isinstance(risk_free, float) and risk_free == 0.0
+                    step = timeframe_delta(c.data["timeframe"])
+                    rfs[rfk] = None if zero else rf_per_bar(bars.index, risk_free, step)
+                _, items = by_cost.setdefault((p.cash, p.fee, p.slippage, key, rfk), (p, []))
+                items.append((rid, json.dumps(overrides, sort_keys=True), param_args(p, growths[key])))
+        except DataError as e:  # a yield series missing or not covering the bars: every row of the setting fails
+            error = f"DataError: {e}".splitlines()[0][:500]
+            for start in range(0, len(members), size):
+                items = [(rid, json.dumps(ov, sort_keys=True), ()) for ov, _, rid in members[start : start + size]]
+                yield Chunk(sweep_id, None, items, error)
+            continue
         times = bars.index.as_unit("us").asi8.copy()
         start_day = np.datetime64(int(times[0]), "us")  # naive UTC: a worker unpickles it without pandas
-        for p, items in by_cost.values():
+        for group, (p, items) in by_cost.items():
             bench = equity_returns(buy_and_hold(assets, p), p.cash).to_numpy(dtype="float64")
-            market = Market(args, times, start_day, bench, cfg.name)
+            market = Market(args, times, start_day, bench, cfg.name, rfs[group[-1]])
             for start in range(0, len(items), size):
                 yield Chunk(sweep_id, market, items[start : start + size])
 
@@ -135,7 +163,7 @@ def evaluate_chunk(chunk: Chunk) -> list[dict]:
     ok = []
     for i, (rid, params, pargs) in enumerate(chunk.items):
         eq = equity[i]
-        nrec = _simulate(*mk.args, *pargs, eq, rec)
+        nrec = _simulate(*mk.args, *pargs, eq, rec)[0]
         row = {**base, "run_id": rid, "params": params}
         nan_at = -1
         if np.isnan(eq.sum()):  # cheap test first; +inf and -inf together sum to NaN too
@@ -153,7 +181,7 @@ def evaluate_chunk(chunk: Chunk) -> list[dict]:
         part = ok[start : start + _BLOCK]
         cash = np.array([chunk.items[i][2][12] for i in part])
         returns = returns_block(equity[part], cash, out=block[start : start + len(part)])
-        for i, r, stats in zip(part, returns, returns_metrics_block(returns), strict=True):
+        for i, r, stats in zip(part, returns, returns_metrics_block(returns, mk.rf), strict=True):
             rows[i].update(stats, returns=r)
     return ChunkRows(_stamp(rows, t0), block, ok)
 
@@ -207,8 +235,11 @@ def returns_block(equity: np.ndarray, cash: np.ndarray, out: np.ndarray | None =
     return out
 
 
-def returns_metrics_block(returns: np.ndarray) -> list[dict[str, float]]:
-    """``riskon.metrics.returns_metrics`` (risk-free rate 0) of every row of a block of daily returns.
+def returns_metrics_block(returns: np.ndarray, rf: np.ndarray | None = None) -> list[dict[str, float]]:
+    """``riskon.metrics.returns_metrics`` of every row of a block of daily returns, in excess of ``rf``.
+
+    ``rf``: the risk-free asset's return over each bar (``riskon.metrics.rf_per_bar``), the same for
+    every row; None is a rate of 0. Sharpe and Sortino use ``returns - rf``, as ``returns_metrics`` does.
 
     The same NumPy reductions taken along the rows: a reduction over the last axis of a C-contiguous
     array runs NumPy's 1-D loop on each row (pairwise sums, sequential products), so every value is the
@@ -219,9 +250,10 @@ def returns_metrics_block(returns: np.ndarray) -> list[dict[str, float]]:
         return [dict.fromkeys(_RETURN_METRICS, math.nan) for _ in range(m)]
     gross = 1.0 + returns
     growth = np.prod(gross, axis=1)
-    mean = returns.mean(axis=1)
-    sd = returns.std(axis=1, ddof=1) if n > 1 else np.full(m, np.nan)
-    down_sq = (np.minimum(returns, 0.0) ** 2).sum(axis=1)
+    excess = returns if rf is None else returns - rf
+    mean = excess.mean(axis=1)
+    sd = excess.std(axis=1, ddof=1) if n > 1 else np.full(m, np.nan)
+    down_sq = (np.minimum(excess, 0.0) ** 2).sum(axis=1)
     wealth = np.empty((m, n + 1))
     wealth[:, 0] = 1.0
     np.cumprod(gross, axis=1, out=wealth[:, 1:])
@@ -249,10 +281,12 @@ def _metrics_from_stats(st: tuple[float, ...], n: int) -> dict[str, float]:
     }
 
 
-def returns_metrics(equity: np.ndarray, cash: float) -> tuple[np.ndarray, dict[str, float]]:
-    """One equity curve's returns and ``riskon.metrics.returns_metrics`` of them (risk-free rate 0), bit for bit."""
+def returns_metrics(
+    equity: np.ndarray, cash: float, rf: np.ndarray | None = None
+) -> tuple[np.ndarray, dict[str, float]]:
+    """One equity curve's returns and ``riskon.metrics.returns_metrics`` of them (in excess of ``rf``), bit for bit."""
     returns = returns_block(np.asarray(equity, dtype=np.float64)[None, :], np.array([float(cash)]))
-    return returns[0], returns_metrics_block(returns)[0]
+    return returns[0], returns_metrics_block(returns, rf)[0]
 
 
 def _us_to_days(dt: np.ndarray) -> np.ndarray:

@@ -14,7 +14,9 @@ import json
 from collections.abc import Iterable
 from functools import lru_cache
 
-from riskon.config import RunConfig, entry_spec
+from feeds.errors import DataError
+from feeds.yields import YieldCache
+from riskon.config import RATE_KEYS, RunConfig, entry_spec
 from riskon.version import __version__
 from strategies.codehash import closure_hash, rule_hash
 
@@ -77,9 +79,35 @@ def stable_hash(obj: object) -> str:
 
 
 def run_id(cfg: RunConfig, fingerprints: dict[str, str], engine: str = "backtrader") -> str:
-    """The primary key of a run: canonical parameters + data fingerprints + the code it uses + engine."""
+    """The primary key of a run: canonical parameters + data fingerprints + the code it uses + engine.
+
+    The fingerprint of each yield series a ``[portfolio]`` rate names joins the data (``rate_fingerprints``).
+    """
     code = run_code(cfg, engine)
-    return stable_hash({"params": cfg.canonical(), "data": fingerprints, "code": code, "engine": engine})[:20]
+    data = {**fingerprints, **rate_fingerprints(cfg, fingerprints)}
+    return stable_hash({"params": cfg.canonical(), "data": data, "code": code, "engine": engine})[:20]
+
+
+def rate_fingerprints(cfg: RunConfig, known: dict[str, str] | None = None) -> dict[str, str]:
+    """``yield:<symbol>`` -> fingerprint of each yield series the config's rates name (not already ``known``).
+
+    Read from the cache's metadata (the default cache, as the sweep's runs read them): a re-imported
+    series gives its runs new ids, so a resumed sweep never keeps runs computed with the old values.
+    """
+    out = {}
+    for key in RATE_KEYS:
+        symbol = cfg.portfolio.get(key)
+        name = f"yield:{symbol}"
+        if not isinstance(symbol, str) or name in (known or {}) or name in out:
+            continue
+        store = YieldCache()
+        if not store.has(symbol, "1d"):
+            raise DataError(
+                f"[portfolio] {key} names the yield series {symbol}, which is not in the cache {store.root}; import "
+                f"it with `riskon data import FILE --symbol {symbol} --kind yield --unit percent` (or --unit fraction)"
+            )
+        out[name] = str(store.meta(symbol, "1d")["fingerprint"])
+    return out
 
 
 def strategy_key(cfg: RunConfig) -> str:

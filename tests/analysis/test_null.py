@@ -204,3 +204,35 @@ def test_summary_percentiles(seed_run):
         assert s.at[metric, "null_median"] == np.median(draws)
         assert s.at[metric, "null_p05"] <= s.at[metric, "null_median"] <= s.at[metric, "null_p95"]
     assert s.at["max_drawdown", "better"].startswith("higher")
+
+
+@pytest.mark.parametrize(
+    ("mode", "portfolio"),
+    [
+        ("single", {"cash_rate": 0.05, "sizing": "vol_target", "vol_target": 0.4, "vol_lookback": 20}),
+        ("basket", {"cash_rate": -0.01, "sizing": "vol_target", "vol_target": 0.6, "vol_lookback": 15}),
+        ("top_k", {"cash_rate": 0.03, "sizing": "notional", "notional": 60_000.0}),
+        ("single", {"cash_rate": 0.04, "sizing": "notional", "notional": 250_000.0}),  # above equity: capped
+    ],
+)
+def test_draws_earn_the_cash_rate_and_size_like_the_run(mode, portfolio, data_dir):
+    """With a cash rate and vol-targeted or notional sizing, every draw still equals the fast engine."""
+    if mode == "single":
+        cfg = _config(data={"asset": "BTC-USD", "start": "2016-06-01", "end": "2018-12-31"},
+                      exits={"max_hold_days": 30}, portfolio=portfolio)  # fmt: skip
+    else:
+        target = {"mode": mode, "assets": ALTS, "k": 2, "momentum_days": 20}
+        cfg = _config(data={"start": "2020-09-01", "end": "2025-06-30"}, exits={"max_hold_days": 30}, target=target,
+                      portfolio=portfolio)  # fmt: skip
+    r = run(cfg, engine="fast")
+    draws = placements(r, n=12, seed=3)
+    sim = simulate(r, draws)
+    null = random_entry_null(r, n=12, seed=3)
+    flat = r.equity.iloc[: r.bars.index.get_loc(r.trades["entry_time"].min())]
+    assert flat.iloc[-1] != 100_000.0  # the run's own idle cash earned (or paid) the rate before its first entry
+    for d, rows in draws.groupby("draw"):
+        bars = _events_at(r.bars, rows["entry_bar"].to_numpy() - 1)
+        res = fast_backtest(bars, r.backtest.params, r.assets)
+        assert len(res.positions) == len(rows)  # no draw's entry was skipped
+        np.testing.assert_allclose(sim["equity"][d], res.equity.to_numpy(), rtol=1e-12)
+        assert null.at[d, "fees"] == pytest.approx(res.fees, rel=1e-12)

@@ -62,10 +62,19 @@ def config_for(p: dict):
                 if v is not None
             },
             "costs": {"fee_bps": p.get("fee", 0.0) * 1e4, "slippage_bps": p.get("slippage", 0.0) * 1e4},
-            "portfolio": {"cash": p.get("cash", 100_000.0), "fraction": p.get("fraction", 1.0)},
+            "portfolio": {"cash": p.get("cash", 100_000.0), "fraction": p.get("fraction", 1.0), **portfolio_keys(p)},
             "report": {"tearsheet": False, "chart": False},
         }
     )
+
+
+#: [portfolio] keys of issue 18 a parity dict may carry (the reference takes them under the same names).
+PORTFOLIO_KEYS = ("cash_rate", "sizing", "vol_target", "vol_lookback", "vol_cap", "notional")
+
+
+def portfolio_keys(p: dict) -> dict:
+    """The cash-rate and sizing keys of a parity dict, as a config's [portfolio] takes them."""
+    return {k: p[k] for k in PORTFOLIO_KEYS if k in p}
 
 
 def reference(data_dir, p: dict):
@@ -142,7 +151,7 @@ def multi_config_for(p: dict):
                 "momentum_days": p.get("momentum_days", 30),
             },
             "costs": {"fee_bps": p.get("fee", 0.0) * 1e4, "slippage_bps": p.get("slippage", 0.0) * 1e4},
-            "portfolio": {"fraction": p.get("fraction", 1.0)},
+            "portfolio": {"fraction": p.get("fraction", 1.0), **portfolio_keys(p)},
             "report": {"tearsheet": False, "chart": False},
         }
     )

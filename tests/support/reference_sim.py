@@ -62,6 +62,19 @@ Several targets (the lead's spec, followed to the letter; the strategy works on 
   profit compare size*close with size*peak close / size*entry price (equal to the per-price comparison
   except for last-bit rounding).
 - A file listed twice (same stem) is an error.
+
+Cash and sizing (issue 18; from the convention text of ``strategies/cash.py`` and the sizing spec):
+- ``cash_rate``: an annual effective rate, a number or a Series of annual fractions indexed by tz-aware
+  UTC known-at stamps. Bar t uses the last value known at its open (stamp <= open). One unit of cash
+  held through bar t grows by ``(1 + r) ** (days / 365)``, ``days`` = calendar days to the next master
+  bar's open (the last bar: one day). The interest is added at the bar's close, on the cash after the
+  bar's opening fills, before the close's data-end sales and decisions.
+- ``sizing = "fraction"``: budget = fraction * equity at the decision close. ``"notional"``: budget =
+  min(notional, equity). ``"vol_target"``: budget = min(vol_cap, vol_target / vol) * equity (vol_cap when
+  vol is 0), vol = sample std (ddof 1) of the equal-weight basket's daily simple returns over the
+  ``vol_lookback`` returns ending at the decision close (the chosen coins' closes from ``vol_lookback``
+  bars back), times sqrt(365); a chosen coin without that close drops the decision. Each chosen coin
+  gets budget / n.
 """
 
 from __future__ import annotations
@@ -96,6 +109,12 @@ DEFAULTS: dict = {
     "momentum_days": 30,  # top_k: look-back in master bars (= calendar days)
     "stop": None,  # fixed stop: exit when PV < cost * (1 - stop)
     "take_profit": None,  # exit when PV > cost * (1 + take_profit)
+    "cash_rate": 0.0,  # annual rate on idle cash: a number or a Series (UTC known-at index)
+    "sizing": "fraction",  # "fraction", "vol_target" or "notional"
+    "vol_target": None,
+    "vol_lookback": 30,
+    "vol_cap": 1.0,
+    "notional": None,
 }
 
 TRADE_COLUMNS = [
@@ -138,6 +157,8 @@ def _params(params: dict | None) -> dict:
         raise ValueError(f"cooldown_days must be >= 0, got {p['cooldown_days']!r}")
     if not 0 < p["fraction"] <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {p['fraction']!r}")
+    if p["sizing"] not in ("fraction", "vol_target", "notional"):
+        raise ValueError(f"sizing must be fraction, vol_target or notional, got {p['sizing']!r}")
     if p["mode"] not in MODES:
         raise ValueError(f"mode must be one of {list(MODES)}, got {p['mode']!r}")
     for key in ("k", "momentum_days"):
@@ -384,6 +405,7 @@ def simulate_multi(index_csv: str, crypto_csvs: list, params: dict) -> tuple[pd.
     view = _view(sig, master, p["lag_hours"])
 
     fee, slip, frac = float(p["fee"]), float(p["slippage"]), float(p["fraction"])
+    sizing, lookback = p["sizing"], int(p["vol_lookback"])
     trail, stop, take = p["trail"], p["stop"], p["take_profit"]
     max_hold, dd = p["max_hold_days"], p["index_exit_dd"]
     below_break, cooldown, delay = bool(p["index_exit_below_break"]), p["cooldown_days"], p["signal_delay"]
@@ -416,6 +438,7 @@ def simulate_multi(index_csv: str, crypto_csvs: list, params: dict) -> tuple[pd.
     exit_fill_bar = -1
     last_exit_day: int | None = None
     equity = np.empty(m)
+    growth = _growth(bar_time, p["cash_rate"])
 
     for t in range(m):
         # ---- at the open: fills decided at the previous close
@@ -431,7 +454,7 @@ def simulate_multi(index_csv: str, crypto_csvs: list, params: dict) -> tuple[pd.
             last_exit_day = day[t]
         if pending is not None and pending.get("fill_bar") == t:
             chosen = pending["chosen"]
-            budget = frac * pending["equity"]
+            budget = pending["budget"]
             n = len(chosen)
             for c in chosen:  # list order
                 price = opens[c][t] * (1.0 + slip)
@@ -460,7 +483,8 @@ def simulate_multi(index_csv: str, crypto_csvs: list, params: dict) -> tuple[pd.
             n_positions += 1
             pending = None
 
-        # ---- at the close
+        # ---- at the close: interest on the cash held through the bar first
+        cash += cash * growth[t]
         j = seen[t]
         if legs:  # in position on this bar (the exit-decision bar and a data-end bar included)
             # (a) data end: a held coin whose last bar is this one, unless this is the last master bar
@@ -530,8 +554,19 @@ def simulate_multi(index_csv: str, crypto_csvs: list, params: dict) -> tuple[pd.
                 momentum = {c: closes[c][t] / closes[c][back] - 1.0 for c in eligible}
                 ranked = sorted(eligible, key=lambda c: -momentum[c])  # stable: ties keep list order
                 eligible = sorted(ranked[:top_k])
-            if eligible:
-                pending.update(equity=cash, fill_bar=t + 1, chosen=eligible)  # flat: equity = cash
+            budget = None
+            if eligible:  # flat: equity = cash
+                if sizing == "notional":
+                    budget = min(float(p["notional"]), cash)
+                elif sizing == "vol_target" and all(has(c, t - lookback) for c in eligible):
+                    window = np.array([closes[c][t - lookback : t + 1] for c in eligible])
+                    basket = (window[:, 1:] / window[:, :-1] - 1.0).mean(axis=0)
+                    vol = float(np.std(basket, ddof=1)) * np.sqrt(365.0)
+                    budget = (min(p["vol_cap"], p["vol_target"] / vol) if vol > 0 else p["vol_cap"]) * cash
+                elif sizing == "fraction":
+                    budget = frac * cash
+            if budget is not None:
+                pending.update(budget=budget, fill_bar=t + 1, chosen=eligible)
             else:
                 pending = None  # dropped: stays flat, later events can be taken
 
@@ -568,6 +603,21 @@ def simulate_multi(index_csv: str, crypto_csvs: list, params: dict) -> tuple[pd.
     out["exit_reason"] = out["exit_reason"].astype(object)
     out["open"] = out["open"].astype(bool)
     return out, pd.Series(equity, index=bar_time, name="equity")
+
+
+def _growth(bar_time: pd.DatetimeIndex, rate) -> np.ndarray:
+    """What one unit of cash earns through each master bar (see the module docstring)."""
+    opens = bar_time.as_unit("us").asi8
+    days = np.append(np.diff(opens), DAY_US) / DAY_US
+    if isinstance(rate, pd.Series):
+        stamps = rate.index.as_unit("us").asi8
+        at = np.searchsorted(stamps, opens, side="right") - 1
+        if (at < 0).any():
+            raise ValueError("the cash rate series starts after the first bar")
+        r = rate.to_numpy(dtype="float64")[at]
+    else:
+        r = np.full(len(opens), float(rate))
+    return (1.0 + r) ** (days / 365.0) - 1.0
 
 
 def simulate(index_csv: str, crypto_csv: str, params: dict) -> tuple[pd.DataFrame, pd.Series]:
