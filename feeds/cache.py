@@ -81,24 +81,27 @@ def default_root() -> Path:
     return Path(user_cache_dir("riskon"))
 
 
-def fingerprint(frame: pd.DataFrame) -> str:
+def fingerprint(frame: pd.DataFrame, columns: tuple[str, ...] = COLUMNS) -> str:
     """A content hash of the rows (timestamps and every column), stable across file formats."""
     h = hashlib.sha256()
     h.update(frame.index.as_unit("us").asi8.tobytes())
-    for col in COLUMNS:
+    for col in columns:
         h.update(col.encode())
         h.update(np.ascontiguousarray(frame[col].to_numpy(dtype="float64")).tobytes())
     return h.hexdigest()[:16]
 
 
-def _plain(frame: pd.DataFrame) -> pd.DataFrame:
-    plain = pd.DataFrame(frame[list(COLUMNS)])
+def _plain(frame: pd.DataFrame, columns: tuple[str, ...] = COLUMNS) -> pd.DataFrame:
+    plain = pd.DataFrame(frame[list(columns)])
     plain.attrs = {}
     return plain
 
 
 class Cache:
     """A folder of cached series, keyed by symbol and timeframe."""
+
+    #: The value columns of every series in this folder (``feeds.yields.YieldCache`` holds one, ``value``).
+    columns: tuple[str, ...] = COLUMNS
 
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root) if root is not None else default_root()
@@ -213,13 +216,13 @@ class Cache:
         try:
             frame = pd.read_parquet(data_path)
             frame.index = normalise_index(pd.DatetimeIndex(frame.index))
-            frame = frame[list(COLUMNS)]
+            frame = frame[list(self.columns)]
         except (OSError, ValueError, KeyError, TypeError) as e:  # missing or damaged (pyarrow errors are ValueErrors)
             raise DataError(
                 f"cached {symbol} ({timeframe}) data {data_path} is unreadable ({type(e).__name__}); "
                 f"delete {json_path} and import it again"
             ) from None
-        if fingerprint(frame) != meta["fingerprint"]:
+        if fingerprint(frame, self.columns) != meta["fingerprint"]:
             raise DataError(
                 f"cached {symbol} ({timeframe}) data {data_path} does not match its fingerprint; "
                 f"delete {json_path} and import {symbol} again (or import it with --replace)"
@@ -256,7 +259,7 @@ class Cache:
             rows=len(frame),
             first=frame.index[0].isoformat(),
             last=frame.index[-1].isoformat(),
-            fingerprint=fingerprint(frame),
+            fingerprint=fingerprint(frame, self.columns),
         )
         return out
 
@@ -298,10 +301,10 @@ class Cache:
         if frame.empty:
             raise DataError(f"{m.symbol} ({m.timeframe}): no rows to store; the cache is unchanged")
         self.root.mkdir(parents=True, exist_ok=True)
-        frame = frame[list(COLUMNS)]
-        fp = fingerprint(frame)
+        frame = frame[list(self.columns)]
+        fp = fingerprint(frame, self.columns)
         meta = self._meta_for(m, frame, fp)
-        plain = _plain(frame)
+        plain = _plain(frame, self.columns)
         with self._locked():
             self._recover_locked()
             _atomic_write_bytes(self._inside(meta["file"]), lambda f: plain.to_parquet(f, engine="pyarrow"))
@@ -332,8 +335,8 @@ class Cache:
             seen[key] = m.symbol
             if frame.empty:
                 raise DataError(f"{m.symbol} ({m.timeframe}): no rows to store; the cache is unchanged")
-            body = frame[list(COLUMNS)]
-            staged.append((key, m, body, fingerprint(body)))
+            body = frame[list(self.columns)]
+            staged.append((key, m, body, fingerprint(body, self.columns)))
         if not staged:
             return []
         self.root.mkdir(parents=True, exist_ok=True)
@@ -352,7 +355,7 @@ class Cache:
                     if metas[i] is not None:
                         continue
                     meta = self._meta_for(m, body, fp)
-                    plain = _plain(body)
+                    plain = _plain(body, self.columns)
                     data_tmp = write_temp(
                         self.root, f"{prefix}{i}.", ".parquet.tmp", lambda f, p=plain: p.to_parquet(f)
                     )

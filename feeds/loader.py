@@ -53,11 +53,11 @@ def _when(stamp: pd.Timestamp, timeframe: str) -> str:
     return stamp.strftime("%Y-%m-%d" if timeframe.endswith(("d", "w")) else "%Y-%m-%d %H:%M")
 
 
-def check_extends(old: pd.DataFrame, new: pd.DataFrame, origin: str) -> None:
+def check_extends(old: pd.DataFrame, new: pd.DataFrame, origin: str, columns: tuple[str, ...] = COLUMNS) -> None:
     """Refuse ``new`` as the next version of the cached ``old`` unless it only adds bars.
 
-    ``new`` must hold every cached bar with the same values (``rtol`` 1e-9, NaN
-    equal to NaN): fewer rows, missing bars or rewritten history raise a one-line
+    ``new`` must hold every cached bar with the same values in ``columns`` (``rtol`` 1e-9,
+    NaN equal to NaN): fewer rows, missing bars or rewritten history raise a one-line
     ``DataError`` that says how to replace the series on purpose.
     """
     m = meta_of(new)
@@ -69,8 +69,8 @@ def check_extends(old: pd.DataFrame, new: pd.DataFrame, origin: str) -> None:
             f"{origin}: importing it would drop {len(missing)} of the {len(old)} cached {what} bars "
             f"(the file has {len(new)} row(s); first missing bar {_when(missing[0], m.timeframe)}); {how}"
         )
-    a = old[list(COLUMNS)].to_numpy(dtype="float64")
-    b = new.loc[old.index, list(COLUMNS)].to_numpy(dtype="float64")
+    a = old[list(columns)].to_numpy(dtype="float64")
+    b = new.loc[old.index, list(columns)].to_numpy(dtype="float64")
     differs = ~np.isclose(a, b, rtol=1e-9, atol=0, equal_nan=True)
     rows = differs.any(axis=1)
     if rows.any():
@@ -78,7 +78,7 @@ def check_extends(old: pd.DataFrame, new: pd.DataFrame, origin: str) -> None:
         j = int(np.flatnonzero(differs[i])[0])
         raise DataError(
             f"{origin}: {int(rows.sum())} cached {what} bar(s) differ in the file, first on "
-            f"{_when(old.index[i], m.timeframe)} ({COLUMNS[j]} {a[i, j]:g} cached, {b[i, j]:g} in the file); "
+            f"{_when(old.index[i], m.timeframe)} ({columns[j]} {a[i, j]:g} cached, {b[i, j]:g} in the file); "
             f"importing it would rewrite history; {how}"
         )
 

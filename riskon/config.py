@@ -72,7 +72,18 @@ SECTIONS: dict[str, dict[str, Param]] = {
     },
     "portfolio": {
         "cash": Param(100_000.0, float, "starting cash", 1.0, 1e15),
-        "fraction": Param(1.0, float, "share of equity per entry", 0.0001, 1.0),
+        "fraction": Param(1.0, float, "share of equity per entry (sizing = fraction)", 0.0001, 1.0),
+        "cash_rate": Param(
+            0.0, float, "annual rate idle cash earns, or the symbol of a cached yield series", -0.99, 10.0
+        ),
+        "risk_free": Param(
+            0.0, float, "annual rate Sharpe, Sortino, PSR, DSR are in excess of, or a yield symbol", -0.99, 10.0
+        ),
+        "sizing": Param("fraction", str, "how an entry is sized", choices=("fraction", "vol_target", "notional")),
+        "vol_target": Param(None, float, "vol_target: target annual volatility", 0.001, 10.0, nullable=True),
+        "vol_lookback": Param(30, int, "vol_target: bars of daily returns up to the decision", 2, 3650),
+        "vol_cap": Param(1.0, float, "vol_target: largest share of equity per entry", 0.0001, 1.0),
+        "notional": Param(None, float, "notional: cash per entry, capped at the equity", 1.0, 1e15, nullable=True),
     },
     "report": {
         "tearsheet": Param(True, bool, "write the quantstats HTML tear sheet"),
@@ -84,6 +95,8 @@ SECTIONS: dict[str, dict[str, Param]] = {
     },
 }
 TOP = {"name": Param("run", str, "run name (reports/<name>/)"), "description": Param("", str, "free text")}
+#: [portfolio] keys that take a constant annual rate or the symbol of a cached yield series.
+RATE_KEYS = ("cash_rate", "risk_free")
 
 
 @dataclass(frozen=True)
@@ -147,7 +160,8 @@ def parse(raw: dict[str, Any], where: str = "config") -> RunConfig:
     for name, declared in SECTIONS.items():
         body = dict(raw.get(name, {})) if isinstance(raw.get(name, {}), dict) else raw[name]
         params = body.pop("params", {}) if name == "strategy" and isinstance(body, dict) else {}
-        sections[name] = _section(where, name, body, declared)
+        symbols = _rate_symbols(where, body) if name == "portfolio" and isinstance(body, dict) else {}
+        sections[name] = {**_section(where, name, body, declared), **symbols}
         if name == "strategy":
             sections["rule_params"] = params
     for key in ("start", "end"):
@@ -209,6 +223,7 @@ def parse(raw: dict[str, Any], where: str = "config") -> RunConfig:
                 f"{where}: [report] benchmark = {bench!r} is not a symbol; give a cached series such as 'BTC-USD', "
                 "'^RUT' or 'binance:ETH/USDT', or drop the key to compare with buy-and-hold of the targets"
             ) from None
+    _check_sizing(where, sections["portfolio"])
     if sections["exits"]["intrabar"] and tg["mode"] != "single":
         raise ConfigError(
             f"{where}: [exits] intrabar stops need [target] mode = 'single' (a basket exits on its value)"
@@ -226,6 +241,34 @@ def parse(raw: dict[str, Any], where: str = "config") -> RunConfig:
         report=sections["report"],
         source=where,
     )
+
+
+def _rate_symbols(where: str, body: dict[str, Any]) -> dict[str, str]:
+    """Take the rate keys given as yield symbols out of ``body`` (a number stays for its Param to check)."""
+    out = {}
+    for key in RATE_KEYS:
+        value = body.get(key)
+        if isinstance(value, str):
+            try:
+                out[key] = canonical_symbol(body.pop(key))
+            except DataError:
+                raise ConfigError(
+                    f"{where}: [portfolio] {key} = {value!r} is neither a rate nor a symbol; give an annual rate "
+                    "(0.04 is 4%) or the symbol of a cached yield series (riskon data import FILE --kind yield)"
+                ) from None
+    return out
+
+
+def _check_sizing(where: str, pf: dict[str, Any]) -> None:
+    sizing = pf["sizing"]
+    if sizing in ("vol_target", "notional") and pf[sizing] is None:
+        example = "0.4 (40% a year)" if sizing == "vol_target" else "25000"
+        raise ConfigError(f"{where}: [portfolio] sizing = {sizing!r} needs {sizing} set, e.g. {sizing} = {example}")
+    if sizing != "fraction" and pf["fraction"] != 1.0:
+        raise ConfigError(
+            f"{where}: [portfolio] fraction = {pf['fraction']!r} applies to sizing = 'fraction' only; drop it "
+            f"(sizing = {sizing!r} sets the size{' and vol_cap caps it' if sizing == 'vol_target' else ''})"
+        )
 
 
 def entry_spec(strategy: dict[str, Any], rule_params: dict[str, Any]) -> dict[str, Any]:

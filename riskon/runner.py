@@ -19,12 +19,14 @@ from feeds.errors import DataError
 from feeds.frame import timeframe_delta
 from feeds.loader import load
 from feeds.symbols import split_exchange_symbol
-from riskon.config import RunConfig, benchmark_label, benchmark_text, entry_spec
+from feeds.yields import load_yield
+from riskon.config import RATE_KEYS, RunConfig, benchmark_label, benchmark_text, entry_spec
 from riskon.given import SIGNAL_SUPPLIED, supplied_events
 from riskon.lookahead_gate import ALLOWED, LookaheadGate
-from riskon.metrics import metrics
+from riskon.metrics import metrics, rates_text, rf_per_bar
 from strategies import compose
 from strategies.backtest import BacktestResult, StrategyParams, backtest, check_accounting, equity_returns
+from strategies.cash import run_growth
 from strategies.sizing import SIZE_HAIRCUT
 
 
@@ -43,6 +45,7 @@ class Result:
     benchmark_symbol: str | None = None  # the ``[report] benchmark`` series used; None: buy-and-hold of the targets
     signal_supplied: bool = False  # the entry signal was handed in (``run(signal=...)``): not lookahead-checked
     lookahead_failed: str | None = None  # the lookahead check's failure line when the run was allowed anyway
+    risk_free_returns: np.ndarray | None = None  # rf per bar the metrics used ([portfolio] risk_free); see ``rf``
 
     @property
     def returns(self) -> pd.Series:
@@ -63,6 +66,19 @@ class Result:
     def benchmark_returns(self) -> pd.Series:
         """Daily returns of the benchmark (``benchmark_text``) over the same dates."""
         return equity_returns(self.benchmark, self.backtest.initial_cash).rename("buy_and_hold")
+
+    @property
+    def rf(self) -> np.ndarray:
+        """The risk-free asset's return over each bar (``[portfolio] risk_free``): what Sharpe is in excess of."""
+        if self.risk_free_returns is not None:
+            return self.risk_free_returns
+        step = timeframe_delta(self.config.data["timeframe"])
+        return rf_per_bar(self.returns.index, config_rate(self.config, "risk_free"), step)
+
+    @property
+    def rates_text(self) -> str:
+        """The rates the run used, in words (every page states them): cash rate and risk-free rate."""
+        return rates_text(self.config.portfolio)
 
     @property
     def benchmark_text(self) -> str:
@@ -101,9 +117,34 @@ class Result:
         return compose.describe(compose.build(entry_spec(self.config.strategy, self.config.rule_params))) + mark
 
 
-def strategy_params(config: RunConfig) -> StrategyParams:
-    """The strategy's parameters from a config (bps converted to fractions)."""
+def load_rates(config: RunConfig, cache: Cache | None = None) -> dict[str, pd.Series]:
+    """The yield series a config's ``[portfolio] cash_rate`` and ``risk_free`` name (none for constants), by symbol.
+
+    Each is indexed by its known-at stamps with the run's publication lag (``feeds.yields.load_yield``).
+    """
+    symbols = [config.portfolio[k] for k in RATE_KEYS if isinstance(config.portfolio.get(k), str)]
+    return {sym: load_yield(sym, config.data["publication_lag_hours"], cache) for sym in dict.fromkeys(symbols)}
+
+
+def config_rate(config: RunConfig, key: str, rates: Mapping[str, pd.Series] | None = None) -> float | pd.Series:
+    """A ``[portfolio]`` rate (``RATE_KEYS``) as ``strategies.cash`` takes it: the constant, or the yield
+    series it names (from ``rates`` when there, else ``load_rates`` from the default cache)."""
+    rate = config.portfolio[key]
+    if not isinstance(rate, str):
+        return float(rate)
+    return rates[rate] if rates and rate in rates else load_rates(config)[rate]
+
+
+def strategy_params(config: RunConfig, rates: Mapping[str, pd.Series] | None = None) -> StrategyParams:
+    """The strategy's parameters from a config (bps converted to fractions).
+
+    A ``cash_rate`` that names a yield series is taken from ``rates`` (``load_rates``), else loaded
+    from the default cache.
+    """
     ex, costs, pf, st, tg = config.exits, config.costs, config.portfolio, config.strategy, config.target
+    cash_rate = pf["cash_rate"]
+    if isinstance(cash_rate, str):
+        cash_rate = rates[cash_rate] if rates and cash_rate in rates else load_rates(config)[cash_rate]
     return StrategyParams(
         signal_delay=st["signal_delay"],
         cooldown_days=st["cooldown_days"],
@@ -123,6 +164,12 @@ def strategy_params(config: RunConfig) -> StrategyParams:
         fee=costs["fee_bps"] / 1e4,
         slippage=costs["slippage_bps"] / 1e4,
         cash=pf["cash"],
+        sizing=pf["sizing"],
+        vol_target=pf["vol_target"],
+        vol_lookback=pf["vol_lookback"],
+        vol_cap=pf["vol_cap"],
+        notional=pf["notional"],
+        cash_rate=cash_rate,
     )
 
 
@@ -151,6 +198,10 @@ def prepare(
 
     index = series(d["index"], "1d")
     fingerprints = {d["index"]: index.attrs["fingerprint"]}
+    for key in RATE_KEYS:  # a rate named by a yield symbol: its data is part of the run's identity
+        if isinstance(config.portfolio.get(key), str):
+            sym = config.portfolio[key]
+            fingerprints[f"yield:{sym}"] = load_yield(sym, cache=cache).attrs["fingerprint"]  # as sweeps.keys names it
     raw = {}
     for sym in config.target["assets"]:
         frame = series(sym, tf)
@@ -232,12 +283,16 @@ def buy_and_hold(assets: dict[str, pd.DataFrame], params: StrategyParams) -> pd.
     its share as cash until its first bar, and is bought at that bar's open. A coin
     whose data ends is sold at its last close (with the fee, as the strategy does)
     and the proceeds stay cash. This is a portfolio bought once, not a daily mean
-    of returns (which would rebalance every day).
+    of returns (which would rebalance every day). Its cash (the sizing haircut, a later
+    coin's share before its first bar, a sold coin's proceeds) earns ``params.cash_rate``
+    as the strategy's does (``strategies.cash``).
     """
     index = next(iter(assets.values())).index
     n_bars = len(index)
     cash = np.full(n_bars, params.cash)
     value = np.zeros(n_bars)
+    buys = np.zeros(n_bars)  # cash paid at each bar's open
+    sales = np.zeros(n_bars)  # cash received at each bar's close
     budget = params.cash / len(assets)
     for frame in assets.values():
         opens = frame["open"].to_numpy(dtype="float64")
@@ -249,11 +304,21 @@ def buy_and_hold(assets: dict[str, pd.DataFrame], params: StrategyParams) -> pd.
         price = opens[start] * (1.0 + params.slippage)
         size = budget / (price * (1.0 + params.fee)) * (1.0 - SIZE_HAIRCUT)
         cash[start:] -= size * price * (1.0 + params.fee)
+        buys[start] += size * price * (1.0 + params.fee)
         last = int(np.flatnonzero(~np.isnan(close))[-1])
         value[start : last + 1] += size * close[start : last + 1]
         if last < n_bars - 1:
             cash[last:] += size * close[last] * (1.0 - params.fee)
+            sales[last] += size * close[last] * (1.0 - params.fee)
             value[last] -= size * close[last]
+    growth = run_growth(index, params.cash_rate)
+    if growth.any():  # interest on the cash held through each bar (after its opening buys, before its sales)
+        c = params.cash
+        for i in range(n_bars):
+            c -= buys[i]
+            c += c * growth[i]
+            c += sales[i]
+            cash[i] = c
     return pd.Series(cash + value, index=index, name="buy_and_hold")
 
 
@@ -341,6 +406,8 @@ def run(
     raises ``LookaheadError``, unless ``allow_lookahead`` (the result is then marked ``lookahead_failed``).
     """
     sessions, bars, assets, fingerprints = prepare(config, cache, announce, given=given, signal=signal)
+    rates = load_rates(config, cache)
+    fingerprints.update({f"yield:{s}": str(r.attrs.get("fingerprint", "")) for s, r in rates.items()})
     gate = LookaheadGate(allow=allow_lookahead, announce=announce)
     failed = gate.check(config, fingerprints, lambda: (sessions, bars), entry=signal is None)
     symbol = config.report.get("benchmark")
@@ -348,7 +415,7 @@ def run(
     if symbol is not None:
         bench = load_benchmark(symbol, config.data["timeframe"], bars.index, cache=cache, announce=announce)
     result = run_prepared(config, sessions, bars, assets, fingerprints, runonce=runonce, engine=engine,
-                          benchmark=bench)  # fmt: skip
+                          benchmark=bench, rates=rates)  # fmt: skip
     result.signal_supplied = signal is not None
     result.lookahead_failed = "; ".join(failed) or None
     return result
@@ -363,14 +430,16 @@ def run_prepared(
     runonce: bool = True,
     engine: str = "backtrader",
     benchmark: pd.DataFrame | None = None,
+    rates: Mapping[str, pd.Series] | None = None,
 ) -> Result:
     """The backtest and metrics of a config whose data is already aligned (sweeps reuse the data).
 
     ``engine`` is ``"backtrader"`` or ``"fast"`` (the vectorised twin, held equal by the parity tests).
     ``benchmark``: prices of the ``[report] benchmark`` series on the bars' calendar (``load_benchmark``);
     without it the benchmark is the buy-and-hold of the targets, as sweeps store it.
+    ``rates``: the yield series of a ``cash_rate`` symbol (``load_rates``; loaded here when not given).
     """
-    params = strategy_params(config)
+    params = strategy_params(config, rates)
     if engine == "fast":
         # numba loads only for the fast engine
         from strategies.fastsim import fast_backtest
@@ -387,11 +456,14 @@ def run_prepared(
     bh = buy_and_hold(assets if benchmark is None else {symbol: benchmark}, params)
     bh_ret = equity_returns(bh, params.cash)
     positions = result.positions
+    # Sharpe and Sortino of both in excess of the risk-free asset's return over each bar (riskon.metrics)
+    step = timeframe_delta(config.data["timeframe"])
+    rf = rf_per_bar(result.returns.index, config_rate(config, "risk_free", rates), step)
     table = pd.DataFrame(
         {
-            "strategy": metrics(result.returns, positions, exposure(bars, positions), result.fees),
-            "buy_and_hold": metrics(bh_ret, None, 1.0, np.nan),
+            "strategy": metrics(result.returns, positions, exposure(bars, positions), result.fees, rf=rf),
+            "buy_and_hold": metrics(bh_ret, None, 1.0, np.nan, rf=rf),
         }
     )
     table.loc[["trades", "win_rate", "profit_factor", "avg_hold_days", "fees"], "buy_and_hold"] = np.nan
-    return Result(config, sessions, bars, result, bh, table, fingerprints, assets, symbol)
+    return Result(config, sessions, bars, result, bh, table, fingerprints, assets, symbol, risk_free_returns=rf)

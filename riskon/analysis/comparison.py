@@ -22,7 +22,8 @@ import pandas as pd
 
 from feeds.errors import DataError
 from riskon.config import ConfigError, RunConfig, benchmark_name
-from riskon.metrics import METRICS
+from riskon.metrics import METRICS, rates_text, rf_per_bar
+from riskon.runner import config_rate
 from riskon.sweeps.rulecheck import check_stored_rules, sweep_row
 from riskon.sweeps.store import DEFAULT_DB, Store, rank_runs
 
@@ -46,6 +47,8 @@ class Entry:
     notes: list[str] = field(default_factory=list)
     null: pd.DataFrame | None = None
     null_summary: pd.DataFrame | None = None
+    rates: str = ""  # the cash and risk-free rates the run used, in words (``riskon.metrics.rates_text``)
+    rf: np.ndarray | None = None  # the risk-free asset's return over each of its days (None: unknown, taken as 0)
 
 
 @dataclass
@@ -57,6 +60,7 @@ class Comparison:
     benchmarks: dict[str, pd.Series]
     null_n: int
     title: str
+    rates_warning: str | None = None  # one line when the runs used different cash or risk-free rates
 
 
 # -- loading runs ---------------------------------------------------------------------------------------
@@ -87,6 +91,8 @@ def from_result(result, label: str | None = None, source: str = "") -> Entry:
         bench_label=f"{benchmark_name(cfg, result.benchmark_symbol)} {period}",
         params=cfg.description,
         result=result,
+        rates=result.rates_text,
+        rf=result.rf,
     )
 
 
@@ -144,9 +150,14 @@ def from_store(store: Store, run_id: str) -> Entry:
         raise ConfigError(f"run {row['run_id']} failed in its sweep: {row['error']}")
     rets = row["returns"]
     period = f"{rets.index[0]:%Y-%m-%d}..{rets.index[-1]:%Y-%m-%d}"
+    rates, rf = "unknown (the run's config cannot be rebuilt)", None
     try:
-        target = benchmark_name(stored_config(store, row), None)  # stored runs hold their targets' buy-and-hold
-    except (ConfigError, ValueError, tomllib.TOMLDecodeError):
+        cfg = stored_config(store, row)
+        target = benchmark_name(cfg, None)  # stored runs hold their targets' buy-and-hold
+        rates = rates_text(cfg.portfolio)
+        days = pd.DatetimeIndex(rets.index).tz_localize("UTC") if rets.index.tz is None else rets.index
+        rf = rf_per_bar(days, config_rate(cfg, "risk_free"))  # what the stored Sharpe is in excess of
+    except (ConfigError, ValueError, tomllib.TOMLDecodeError):  # DataError (a yield not cached) is a ValueError
         target = "the run's targets"
     entry = Entry(
         label=f"{row['sweep_name']} {row['run_id'][:8]}",
@@ -156,6 +167,8 @@ def from_store(store: Store, run_id: str) -> Entry:
         metrics={k: float(row[k]) for k in METRICS},
         bench_label=f"{target} {period}",
         params=params_text(row["params"]),
+        rates=rates,
+        rf=rf,
     )
     entry.result = row  # resolved into a Result only if the null is wanted
     return entry
@@ -174,6 +187,20 @@ def sweep_top(store: Store, sweep: str, top: int) -> list[str]:
     if ok.empty:
         raise ConfigError(f"sweep {info['name']} has no finished runs")
     return list(ok["run_id"].head(top))
+
+
+def sweep_rates_text(store: Store, sweep_id: str) -> str:
+    """The cash and risk-free rates of a stored sweep's runs, in words; a swept rate is named as swept."""
+    with store.connect(read_only=True) as con:
+        hit = con.execute("SELECT config_text FROM sweeps WHERE sweep_id = ?", [sweep_id]).fetchone()
+    try:
+        raw = tomllib.loads(hit[0]) if hit and hit[0] else {}
+    except tomllib.TOMLDecodeError:
+        raw = {}
+    text = rates_text(raw.get("portfolio") or {})
+    swept = [p for p in sweep_spec(store, sweep_id).get("values", {}) if p in ("portfolio.cash_rate",
+                                                                               "portfolio.risk_free")]  # fmt: skip
+    return text + (f" (swept: {', '.join(swept)}; each run's own in its parameters)" if swept else "")
 
 
 def sweep_spec(store: Store, sweep_id: str) -> dict:
@@ -257,28 +284,50 @@ def build(
         if isinstance(entry.result, dict):
             entry.result = None
     benches: dict[str, pd.Series] = {}
+    bench_rf: dict[str, np.ndarray | None] = {}  # a benchmark's Sharpe in excess of its first run's risk-free rate
     keys: dict[str, str] = {}
     for entry in entries:
         key = hashlib.sha256(entry.benchmark.to_numpy().tobytes() + str(entry.benchmark.index[0]).encode()).hexdigest()
         if key not in keys:
             keys[key] = entry.bench_label
             benches[entry.bench_label] = entry.benchmark
+            bench_rf[entry.bench_label] = entry.rf
         entry.bench_label = keys[key]
     if len(benches) == 1:
-        benches = {"buy & hold": next(iter(benches.values()))}
+        only = next(iter(benches))
+        benches, bench_rf = {"buy & hold": benches[only]}, {"buy & hold": bench_rf[only]}
         for entry in entries:
             entry.bench_label = f"buy & hold {entry.bench_label}"  # the runs table names what is held
     else:
         benches = {f"buy & hold {k}": v for k, v in benches.items()}
+        bench_rf = {f"buy & hold {k}": v for k, v in bench_rf.items()}
         for entry in entries:
             entry.bench_label = f"buy & hold {entry.bench_label}"
-    frame = metrics_frame(entries, benches)
+    frame = metrics_frame(entries, benches, bench_rf)
     name = title or "compare: " + ", ".join(e.label for e in entries)
-    return Comparison(entries, frame, benches, null_n, name)
+    return Comparison(entries, frame, benches, null_n, name, rates_warning(entries))
 
 
-def metrics_frame(entries: list[Entry], benches: dict[str, pd.Series]) -> pd.DataFrame:
-    """Metrics per run and per buy-and-hold, plus each run's null median and percentile (rows ``null_*``)."""
+def rates_warning(entries: list[Entry]) -> str | None:
+    """One line when the runs used different cash or risk-free rates (their Sharpe ratios then answer different
+    questions), naming each run's rates; None when they all agree."""
+    if len({e.rates for e in entries}) < 2:
+        return None
+    each = "; ".join(f"{e.label}: {e.rates}" for e in entries)
+    return (
+        f"the runs use different rates ({each}): returns include different interest on cash and Sharpe, Sortino "
+        "are in excess of different risk-free rates, so compare them with care"
+    )
+
+
+def metrics_frame(
+    entries: list[Entry], benches: dict[str, pd.Series], bench_rf: dict[str, np.ndarray | None] | None = None
+) -> pd.DataFrame:
+    """Metrics per run and per buy-and-hold, plus each run's null median and percentile (rows ``null_*``).
+
+    A buy-and-hold's Sharpe and Sortino are in excess of ``bench_rf[label]`` (the risk-free returns of the
+    first run compared with it; 0 when not given), as that run's own benchmark column is.
+    """
     # the API loads on first use (keeps `import riskon` light)
     from riskon.metrics import returns_metrics
 
@@ -293,7 +342,8 @@ def metrics_frame(entries: list[Entry], benches: dict[str, pd.Series]) -> pd.Dat
                     col[f"null_percentile_{m}"] = float(e.null_summary.at[m, "percentile"])
         frame[e.label] = col
     for label, rets in benches.items():
-        col = pd.Series(returns_metrics(rets), dtype="float64").reindex(rows)
+        rf = (bench_rf or {}).get(label)
+        col = pd.Series(returns_metrics(rets, rf=0.0 if rf is None else rf), dtype="float64").reindex(rows)
         col["exposure"] = 1.0
         frame[label] = col
     return frame

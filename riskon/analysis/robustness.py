@@ -12,8 +12,9 @@
 Every Sharpe ratio here is **per period** (per calendar day for riskon's returns, 365 a year), never
 annualised: the formulas count observations, so an annualised ratio with a daily count would be wrong.
 Annualised = per day × sqrt(365), as in ``riskon.metrics``. The stored ``sharpe`` metric is
-``mean / std(ddof=1) * sqrt(365)`` of the stored daily returns (risk-free rate 0), so the per-day
-ratio used here is that metric divided by sqrt(365).
+``mean / std(ddof=1) * sqrt(365)`` of the stored daily returns in excess of the run's risk-free rate
+(``[portfolio] risk_free``, 0 unless set; ``excess_returns``), so the per-day ratio used here is that
+metric divided by sqrt(365), and PSR, DSR and a Sharpe- or Sortino-scored PBO use the same excess returns.
 
 The standard normal comes from ``statistics.NormalDist`` (no SciPy dependency).
 """
@@ -32,8 +33,10 @@ import pandas as pd
 
 from riskon.analysis.overfitting import RETURN_OBJECTIVES, PBOResult, RobustnessError, pbo, sharpe
 from riskon.config import parse
-from riskon.metrics import PERIODS
+from riskon.metrics import PERIODS, rf_per_bar
+from riskon.runner import config_rate
 from riskon.sweeps.keys import entry_rules
+from riskon.sweeps.spec import apply
 from riskon.sweeps.store import rank_runs, short_name
 
 #: The Euler–Mascheroni constant of the False Strategy theorem.
@@ -212,6 +215,32 @@ def returns_matrix(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=pd.date_range(first, periods=total, freq="D"), columns=list(runs["run_id"]))
 
 
+def excess_returns(runs: pd.DataFrame, config_text: str) -> list[np.ndarray]:
+    """Each stored run's daily returns minus the risk-free asset's return over each day (``riskon.metrics``).
+
+    A run's risk-free rate is its sweep's ``[portfolio] risk_free`` with the run's own parameters applied
+    (a yield symbol is read from the default cache, with the run's publication lag). Runs without one
+    keep their returns exactly as stored.
+    """
+    base = {k: v for k, v in tomllib.loads(config_text).items() if k != "sweep"} if (config_text or "").strip() else {}
+    out, memo = [], {}
+    for r in runs.itertuples():
+        returns = np.asarray(r.returns, dtype="float64")
+        raw = apply(base, json.loads(r.params) if r.params else {})
+        rate = (raw.get("portfolio") or {}).get("risk_free", 0.0)
+        if not isinstance(rate, str) and float(rate) == 0.0:
+            out.append(returns)
+            continue
+        lag = float((raw.get("data") or {}).get("publication_lag_hours", 0.0))
+        key = (rate, lag, str(r.returns_start), len(returns))
+        if key not in memo:
+            days = pd.date_range(pd.Timestamp(r.returns_start).normalize(), periods=len(returns), freq="D", tz="UTC")
+            cfg = parse(raw, "the run's config")
+            memo[key] = rf_per_bar(days, config_rate(cfg, "risk_free"))
+        out.append(returns - memo[key])
+    return out
+
+
 def _sweep_and_trials(store, sweep_id: str) -> tuple[str, dict, str, str, pd.DataFrame]:
     """The sweep's name, spec, strategy key and config text, and its strategy's distinct trials
     (``Store.trials``: every ok run of that strategy key across sweeps, identical returns once)."""
@@ -278,8 +307,9 @@ def sweep_robustness(store, sweep_id: str, n_splits: int = 16) -> SweepRobustnes
     ranked = rank_runs(ok.dropna(subset=[objective]), objective, direction)
     if ranked.empty:
         raise RobustnessError(f"no run of sweep {name!r} has a {objective} value")
+    excess = pd.Series(excess_returns(ok, config_text), index=ok.index, dtype=object)
     best = ranked.iloc[0]
-    sr, skew, kurt, n_obs = moments(best["returns"])
+    sr, skew, kurt, n_obs = moments(excess[ranked.index[0]])
     n_trials = len(trials)
     trial_sr = np.array([_per_day(v) for v in trials["sharpe"]], dtype="float64")
     trial_sr = trial_sr[np.isfinite(trial_sr)]
@@ -289,17 +319,18 @@ def sweep_robustness(store, sweep_id: str, n_splits: int = 16) -> SweepRobustnes
     dsr = psr_from_moments(sr, n_obs, skew, kurt, sr_star)
 
     per_run = []
-    for r in ok.itertuples():
+    for r in ok.assign(returns=excess).itertuples():
         s, g3, g4, k = moments(r.returns)
         per_run.append({"run_id": r.run_id, "psr": psr_from_moments(s, k, g3, g4, 0.0),
                         "dsr": psr_from_moments(s, k, g3, g4, sr_star)})  # fmt: skip
 
-    frame = returns_matrix(ok)
-    common = frame.dropna()
     if objective in RETURN_OBJECTIVES and direction == "maximize":
         pbo_objective, fn = objective, RETURN_OBJECTIVES[objective]
     else:
         pbo_objective, fn = "sharpe", sharpe
+    # Sharpe and Sortino score excess returns (as the stored metrics); growth scores the returns themselves
+    frame = returns_matrix(ok.assign(returns=excess) if pbo_objective in ("sharpe", "sortino") else ok)
+    common = frame.dropna()
     try:
         cscv, note = pbo(common, n_splits=n_splits, objective=fn), ""
     except RobustnessError as e:

@@ -56,8 +56,8 @@ from feeds.cache import Cache
 from feeds.loader import load
 from riskon.analysis.windows import RETURN_METRICS, WalkForwardSpec, make_windows, parse_walkforward
 from riskon.config import ConfigError, RunConfig, parse
-from riskon.metrics import METRICS, metrics, returns_metrics
-from riskon.runner import _cut, build_bars, buy_and_hold, exposure, strategy_params
+from riskon.metrics import METRICS, metrics, returns_metrics, rf_per_bar
+from riskon.runner import _cut, build_bars, buy_and_hold, config_rate, exposure, strategy_params
 from riskon.sweeps.keys import bars_key, series_needed
 from riskon.sweeps.spec import apply, combinations, parse_sweep
 from riskon.sweeps.store import Store, short_name
@@ -251,6 +251,9 @@ def walk_forward(
     bars_of = _Bars(cache, announce)
     bars0, assets0 = bars_of.get(combos[0][1])
     calendar = bars0.index
+    # Sharpe and Sortino in excess of the base config's risk-free rate, in and out of sample (riskon.metrics)
+    rf_all = pd.Series(rf_per_bar(calendar, config_rate(cfg0, "risk_free")), index=calendar)
+    rf_arr = rf_all.to_numpy()
     windows = make_windows(spec, calendar[0], calendar[-1], where)
     if announce:
         tail = windows[-1]
@@ -291,7 +294,10 @@ def walk_forward(
         ta, tb = calendar.get_loc(w.train_start), calendar.get_loc(w.train_end)
         xa, xb = calendar.get_loc(w.test_start), calendar.get_loc(w.test_end)
         scores = np.array(
-            [returns_metrics(pd.Series(matrix[ta : tb + 1, j]))[spec.objective] for j in range(len(cands))]
+            [
+                returns_metrics(pd.Series(matrix[ta : tb + 1, j]), rf_arr[ta : tb + 1])[spec.objective]
+                for j in range(len(cands))
+            ]
         )
         pick = _choose(scores, spec.direction)
         row: dict[str, Any] = {"window": w_no, **w.__dict__, "candidates": int(np.isfinite(scores).sum())}
@@ -300,7 +306,7 @@ def walk_forward(
             row.update({f"is_{m}": math.nan for m in RETURN_METRICS})
             idx = calendar[xa : xb + 1]
             wret = pd.Series(0.0, index=idx, name="returns")
-            row.update({f"oos_{m}": v for m, v in metrics(wret, None, 0.0, 0.0).items()})
+            row.update({f"oos_{m}": v for m, v in metrics(wret, None, 0.0, 0.0, rf=rf_arr[xa : xb + 1]).items()})
             row["oos_trades"] = 0
             parts.append(wret)
         else:
@@ -312,8 +318,8 @@ def walk_forward(
             wret = equity_returns(result.equity, result.initial_cash).rename("returns")
             positions = result.positions
             wbars = bars.iloc[xa : xb + 1]
-            m_oos = metrics(wret, positions, exposure(wbars, positions), result.fees)
-            is_metrics = returns_metrics(pd.Series(matrix[ta : tb + 1, pick]))
+            m_oos = metrics(wret, positions, exposure(wbars, positions), result.fees, rf=_rf_on(rf_all, wret))
+            is_metrics = returns_metrics(pd.Series(matrix[ta : tb + 1, pick]), rf_arr[ta : tb + 1])
             row.update(run_id=rid, params=dict(overrides), **{names[p]: overrides[p] for p in paths})
             row.update({f"is_{m}": is_metrics[m] for m in RETURN_METRICS})
             row.update({f"oos_{m}": v for m, v in m_oos.items()})
@@ -332,7 +338,7 @@ def walk_forward(
     table = pd.DataFrame(rows)
     trades_df = pd.concat(trades, ignore_index=True) if trades else pd.DataFrame()
     fills_df = pd.concat(fills, ignore_index=True) if fills else pd.DataFrame()
-    summary = _summary(table, returns, bench_ret, trades_df)
+    summary = _summary(table, returns, bench_ret, trades_df, rf_all)
     return WalkForwardResult(
         name=cfg0.name,
         description=cfg0.description,
@@ -359,7 +365,14 @@ def walk_forward(
 NOT_AVERAGED = ("total_return",)
 
 
-def _summary(table: pd.DataFrame, returns: pd.Series, bench: pd.Series, trades: pd.DataFrame) -> pd.DataFrame:
+def _rf_on(rf_all: pd.Series, returns: pd.Series) -> np.ndarray:
+    """The risk-free returns on ``returns``' own bars (a window, or the stitched out-of-sample days)."""
+    return rf_all.reindex(returns.index).fillna(0.0).to_numpy()
+
+
+def _summary(
+    table: pd.DataFrame, returns: pd.Series, bench: pd.Series, trades: pd.DataFrame, rf_all: pd.Series | None = None
+) -> pd.DataFrame:
     """In-sample mean, out-of-sample mean, stitched out-of-sample and stitched buy-and-hold, per metric.
 
     Means are over windows, leaving out undefined values (the Sharpe ratio of a window without trades).
@@ -381,8 +394,9 @@ def _summary(table: pd.DataFrame, returns: pd.Series, bench: pd.Series, trades: 
         else pd.DataFrame(columns=["entry_time", "exit_time", "pnl"])
     )
     fees = float(trades[["entry_fee", "exit_fee"]].to_numpy().sum()) if len(trades) else 0.0
-    oos = metrics(returns, positions, held, fees)
-    bh = metrics(bench, None, 1.0, math.nan)
+    rf_all = pd.Series(dtype="float64") if rf_all is None else rf_all
+    oos = metrics(returns, positions, held, fees, rf=_rf_on(rf_all, returns))
+    bh = metrics(bench, None, 1.0, math.nan, rf=_rf_on(rf_all, bench))
     for m in ("trades", "win_rate", "profit_factor", "avg_hold_days", "fees"):
         bh[m] = math.nan
     return pd.DataFrame(

@@ -47,6 +47,8 @@ def compare_cmd(
         tbl.add_row(name, *(format_value(key, comp.metrics.at[key, col]) for col in comp.metrics.columns))
     con = console()
     con.print(tbl)
+    if comp.rates_warning:  # runs with different cash or risk-free rates: one line, as the page flags it
+        con.print(f"warning: {comp.rates_warning}", highlight=False, markup=False, soft_wrap=True)
     for e in comp.entries:
         for note in e.notes:
             con.print(f"note: {e.label}: {note}", highlight=False, markup=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,6 +15,7 @@ from feeds.deadline import DEFAULT_DEADLINE
 from feeds.errors import DataError
 from feeds.loader import csv_files, data_dir, fetch, fill_from_data_dir, import_files
 from feeds.symbols import canonical_symbol, canonical_timeframe, filename_for
+from feeds.yields import UNITS, YieldCache, import_yields
 from riskon.cli.console import console, styled
 
 app = typer.Typer(help="Fill, inspect and list the local price cache.", no_args_is_help=True, rich_markup_mode=None)
@@ -81,11 +83,22 @@ def import_cmd(
     allow_jumps: bool = typer.Option(
         False, "--allow-jumps", help="Accept a close-to-close move of 1,000x or more (refused as a likely error)."
     ),
+    kind: str = typer.Option(
+        "price", "--kind", help="price (OHLC bars) or yield (a date and one annual rate per row, e.g. FRED's DGS3MO)."
+    ),
+    unit: str = typer.Option(None, "--unit", help=f"A yield file's unit: {' or '.join(UNITS)} (annual)."),
 ) -> None:
     """Validate CSV files and store them in the cache, all or nothing: one bad file and nothing changes."""
     files = csv_files(paths)
     if symbol and len(files) != 1:
         raise typer.BadParameter("--symbol needs exactly one file")
+    if kind not in ("price", "yield"):
+        raise DataError(f"unknown kind {kind!r}; use --kind price (OHLC bars) or --kind yield (annual rates)")
+    if kind == "yield":
+        _import_yields(files, symbol, unit, replace)
+        return
+    if unit is not None:
+        raise DataError(f"--unit {unit} applies to yield series only; add --kind yield or drop --unit")
     with _progress() as prog:
         task = prog.add_task("importing", total=len(files))
 
@@ -105,34 +118,76 @@ def import_cmd(
         )
 
 
+def _import_yields(files: list[Path], symbol: str | None, unit: str | None, replace: bool) -> None:
+    """``riskon data import --kind yield``: every file checked, then all stored in the cache's yield folder."""
+    for f, done in zip(files, import_yields(files, unit, symbol, Cache(), replace=replace), strict=True):
+        for note in done.notes:
+            err.print(note, highlight=False, soft_wrap=True)
+        m = done.meta
+        out.print(
+            f"{m['symbol']} (yield, {unit} -> annual fraction): {m['rows']} values {m['first'][:10]} .. "
+            f"{m['last'][:10]} from {f.name}",
+            highlight=False,
+        )
+
+
 @app.command("list")
 def list_cmd() -> None:
-    """List every cached series: symbol, source, timeframe, first, last, rows, fingerprint."""
+    """List every cached series: symbol, source, timeframe, first, last, rows, fingerprint; then the yields."""
     cache = Cache()
     df = cache.list()
-    if df.empty:
+    yields = YieldCache(cache).list()
+    if df.empty and yields.empty:
         out.print(
             (f"the cache {cache.root} is empty; run `riskon data import FOLDER` or `riskon data fetch SYMBOL`"),
             highlight=False,
         )
         return
-    table = Table(title=(f"cache: {cache.root}"))
-    for col in ("symbol", "source", "timeframe", "first", "last", "rows", "fingerprint"):
-        table.add_column(col, justify="right" if col == "rows" else "left")
-    for r in df.itertuples():
-        cells = (r.symbol, r.source, r.timeframe, r.first[:10], r.last[:10], str(r.rows), r.fingerprint)
-        table.add_row(*cells)
-    out.print(table)
+    if not df.empty:
+        table = Table(title=(f"cache: {cache.root}"))
+        for col in ("symbol", "source", "timeframe", "first", "last", "rows", "fingerprint"):
+            table.add_column(col, justify="right" if col == "rows" else "left")
+        for r in df.itertuples():
+            cells = (r.symbol, r.source, r.timeframe, r.first[:10], r.last[:10], str(r.rows), r.fingerprint)
+            table.add_row(*cells)
+        out.print(table)
+    if not yields.empty:
+        table = Table(title=f"yield series (annual rates): {YieldCache(cache).root}")
+        for col in ("symbol", "source", "first", "last", "values", "fingerprint"):
+            table.add_column(col, justify="right" if col == "values" else "left")
+        for r in yields.itertuples():
+            table.add_row(r.symbol, r.source, r.first[:10], r.last[:10], str(r.rows), r.fingerprint)
+        out.print(table)
+
+
+def _show_yield(store: YieldCache, symbol: str, rows: int) -> None:
+    """``riskon data show`` of a yield series: its metadata, then dated values in percent a year."""
+    meta = store.info(symbol, "1d")
+    frame = store.read(symbol, "1d")
+    meta = {**meta, "first": meta["first"][:10], "last": meta["last"][:10], "kind": "yield"}
+    for k in ("symbol", "kind", "unit", "source", "first", "last", "rows", "fingerprint", "fetched_at"):
+        out.print(f"{k:>11}: {meta.get(k, '')}", highlight=False)
+    out.print(f"{'known at':>11}: each date's NYSE close (16:00 New York when closed) + the run's publication lag",
+              highlight=False)  # fmt: skip
+    dates = frame.index.tz_convert(meta["tz"]).strftime("%Y-%m-%d")
+    local = pd.DataFrame({"percent a year": frame["value"].to_numpy() * 100.0}, index=pd.Index(dates, name="date"))
+    out.print(local.head(rows).to_string(), highlight=False)
+    out.print("...")
+    out.print(local.tail(rows).to_string(), highlight=False)
 
 
 @app.command("show")
 def show_cmd(
-    symbol: str = typer.Argument(..., help="A cached symbol."),
+    symbol: str = typer.Argument(..., help="A cached symbol (a price series, or a yield series)."),
     timeframe: str = typer.Option("1d", "--timeframe", "-t"),
     rows: int = typer.Option(5, help="Rows to show from each end."),
 ) -> None:
     """Show a cached series' metadata and its first and last rows (filled from RISKON_DATA first, as run does)."""
     cache = Cache()
+    yields = YieldCache(cache)
+    if not cache.has(symbol, timeframe) and yields.has(symbol, "1d"):
+        _show_yield(yields, symbol, rows)
+        return
     if not cache.has(symbol, timeframe):
         # as `riskon run` does: a series missing from the cache is imported from RISKON_DATA, announced
         filled = fill_from_data_dir(symbol, timeframe, cache, announce=lambda m: err.print(m, highlight=False))

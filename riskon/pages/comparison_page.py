@@ -14,8 +14,10 @@ from matplotlib.figure import Figure
 
 from riskon.analysis.comparison import MONTHS, Comparison, drawdown, monthly_returns, wealth
 from riskon.metrics import LABELS, METRICS, format_metric
+from riskon.pages.compare_chart import comparison_section
 from riskon.pages.html import esc, figure, new_figure, page, report_path, table, write_page
 from riskon.pages.paths import NAME_CAP
+from riskon.pages.run_chart import write_plotly_js
 
 #: How the null's percentile (a share of draws, 0..1) is shown.
 PERCENTILE_FORMAT = "{:.0%}"
@@ -136,15 +138,19 @@ def comparison_html(comp: Comparison) -> str:
             "source": [e.source for e in comp.entries],
             "period": [f"{e.returns.index[0]:%Y-%m-%d} .. {e.returns.index[-1]:%Y-%m-%d}" for e in comp.entries],
             "parameters": [e.params for e in comp.entries],
+            "rates": [e.rates for e in comp.entries],
             "compared with": [e.bench_label for e in comp.entries],
         }
     )
+    rates = comp.entries[0].rates if comp.rates_warning is None else "each run's own (see the runs table)"
     sections = [
         "<h2>Runs</h2>",
         f'<div class="text">{table(runs, index=False)}</div>',
+        *([f'<p class="note" id="rates-differ">warning: {esc(comp.rates_warning)}</p>'] if comp.rates_warning else []),
         "<h2>Metrics side by side</h2>",
         f'<div id="metrics">{table(shown, formats)}</div>',
-        '<p class="note">Daily returns, 365 days a year, risk-free rate 0. Each run is compared with the '
+        f'<p class="note">Daily returns, 365 days a year; rates: {esc(rates)} (Sharpe and Sortino are in excess of '
+        "the risk-free rate; a buy-and-hold column, of its first run's). Each run is compared with the "
         "benchmark its runs-table row names: buy-and-hold of its target (a basket: equal cash into each coin at its "
         "own first bar, a coin whose data ends sold at its last close) or a config's [report] benchmark series, "
         "bought at the first open with the same costs and held. "
@@ -155,6 +161,7 @@ def comparison_html(comp: Comparison) -> str:
     if notes:
         sections.append('<p class="note">' + "<br>".join(esc(n) for n in notes) + "</p>")
     sections += ["<h2>Equity and drawdowns</h2>", figure(equity_figure(comp), "equity curves and drawdowns")]
+    sections += comparison_section(comp)  # the same chart, interactive: zoom and pan linked, fills (Plotly)
     if any(e.null is not None for e in comp.entries):
         sections += [
             "<h2>Against a random entry</h2>",
@@ -182,5 +189,6 @@ def _slug(text: str) -> str:
 
 
 def write_comparison(comp: Comparison, path: str | Path) -> Path:
-    """Write the comparison page (and refresh reports/index.html)."""
+    """Write the comparison page, with ``plotly.min.js`` beside it (and refresh reports/index.html)."""
+    write_plotly_js(Path(path).parent)
     return write_page(path, comparison_html(comp))

@@ -36,10 +36,12 @@ import warnings
 from html import escape
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from riskon.metrics import PERIODS
 from riskon.pages.html import write_page
+from strategies.cash import rate_per_bar
 
 
 @contextlib.contextmanager
@@ -217,8 +219,53 @@ def _title(result) -> str:
     return title
 
 
+def quantstats_rf(returns: pd.Series, rate: float | pd.Series) -> float | pd.Series:
+    """The ``rf`` to hand quantstats so that its Sharpe and Sortino equal riskon's (``riskon.metrics``).
+
+    quantstats turns an annual ``rf`` into a per-period one as ``(1 + rf) ** (1 / periods) - 1`` (a float
+    as it is; a Series after reindexing it on the return dates), riskon's convention at one bar a day and
+    ``periods = 365``. A constant goes as it is; a yield series goes as the annual rate in force on each
+    return's bar (the last value known at the bar's open, ``strategies.cash.rate_per_bar``), on the
+    returns' own dates, so quantstats' forward fill never has to guess.
+    """
+    if not isinstance(rate, pd.Series):
+        return float(rate)
+    index = pd.DatetimeIndex(returns.index)
+    on_bars = rate_per_bar(index if index.tz is not None else index.tz_localize("UTC"), rate, "risk_free")
+    return pd.Series(on_bars, index=_naive(returns).index, name="rf")
+
+
+def _run_rf(result) -> float | pd.Series:
+    """A run's ``rf`` for quantstats: its constant ``risk_free``, or the annual rate in force on each day that
+    gives back exactly the per-day ``result.rf`` the run's metrics used (one-day bars: ``(1 + rf)^365 - 1``)."""
+    rate = result.config.portfolio.get("risk_free", 0.0)
+    if not isinstance(rate, str):
+        return float(rate)
+    return pd.Series(np.power(1.0 + result.rf, float(PERIODS)) - 1.0, index=_naive(result.returns).index, name="rf")
+
+
+class TearsheetError(ValueError):
+    """A tear sheet that cannot be drawn from these returns (the reason is the message)."""
+
+
+def tearsheet_skip_reason(returns: pd.Series) -> str | None:
+    """Why a run gets no tear sheet, or None: quantstats regresses the strategy on its benchmark (R², beta),
+    which cannot be done when every daily return is the same (a run without trades)."""
+    r = returns.to_numpy(dtype="float64")
+    if len(r) < 2 or float(r.max() - r.min()) == 0.0:
+        return (
+            "no tear sheet: the strategy's daily returns are all the same (no trades), and quantstats' "
+            "regression on the benchmark needs them to vary"
+        )
+    return None
+
+
 def write_tearsheet(result, path: str | Path, title: str | None = None) -> Path:
-    """Write the quantstats tear sheet of a run ``Result`` against its benchmark (named on the page) to ``path``."""
+    """Write the quantstats tear sheet of a run ``Result`` against its benchmark (named on the page) to ``path``.
+
+    Sharpe, Sortino and the other excess-return ratios are in excess of the run's ``[portfolio] risk_free``
+    (``quantstats_rf``); the page states the cash and risk-free rates under its heading.
+    """
     return write_returns_tearsheet(
         result.returns,
         result.benchmark_returns,
@@ -226,6 +273,8 @@ def write_tearsheet(result, path: str | Path, title: str | None = None) -> Path:
         title or _title(result),
         benchmark_label=result.benchmark_label,
         benchmark_text=result.benchmark_text,
+        rf=_run_rf(result),
+        rates=result.rates_text,
     )
 
 
@@ -237,19 +286,26 @@ def write_returns_tearsheet(
     benchmark_label: str = "buy & hold",
     benchmark_text: str = "buy-and-hold of the run's targets",
     periods: int = PERIODS,
+    rf: float | pd.Series = 0.0,
+    rates: str = "",
 ) -> Path:
     """Write a quantstats tear sheet from daily returns and a benchmark already on the same calendar.
 
     ``benchmark_label`` names the benchmark's column, legends and heading; ``benchmark_text`` says
     in words what it is, under the heading. ``periods`` a year: 365 on riskon's calendar-day
     returns, 252 on a trading-day calendar (``riskon.bt.QuantStatsAnalyzer`` on an equity feed).
+    ``rf``: quantstats' risk-free rate (``quantstats_rf``); ``rates``: the rates in words, under the heading.
     """
+    reason = tearsheet_skip_reason(returns)
+    if reason is not None:
+        raise TearsheetError(reason)
     path = Path(path)
     fd, raw = tempfile.mkstemp(prefix="riskon-tearsheet-", suffix=".html")  # outside the reports folder
     os.close(fd)  # quantstats writes here; the page appears only once its remote links are gone
     try:
         heading = f"{title} vs {benchmark_label}"
-        _write_quantstats(returns, benchmark, Path(raw), path.name, heading, benchmark_label, benchmark_text, periods)
+        _write_quantstats(returns, benchmark, Path(raw), path.name, heading, benchmark_label, benchmark_text, periods,
+                          rf, rates)  # fmt: skip
         text = Path(raw).read_text(encoding="utf-8")
     finally:
         with contextlib.suppress(OSError):
@@ -267,6 +323,8 @@ def _write_quantstats(
     label: str,
     text: str,
     periods: int = PERIODS,
+    rf: float | pd.Series = 0.0,
+    rates: str = "",
 ) -> None:
     with _quiet_quantstats():
         # matplotlib loads only when a chart is drawn
@@ -280,11 +338,11 @@ def _write_quantstats(
             qs.reports.html(
                 _naive(returns).rename("Strategy"),
                 benchmark=_naive(benchmark).rename(label),
-                rf=0.0,
+                rf=rf,
                 periods_per_year=periods,
                 match_dates=False,
                 output=str(out),
                 title=escape(title),  # quantstats pastes the title and parameters into its HTML as they are
-                parameters={"Benchmark is": escape(text)},
+                parameters={"Benchmark is": escape(text), **({"Rates": escape(rates)} if rates else {})},
                 download_filename=filename,
             )

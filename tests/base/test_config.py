@@ -55,7 +55,10 @@ def test_empty_config_gives_every_default():
         assert cfg.exits[key] is None
     assert cfg.exits["index_below_break"] is False
     assert cfg.costs == {"fee_bps": 10.0, "slippage_bps": 5.0}
-    assert cfg.portfolio == {"cash": 100_000.0, "fraction": 1.0}
+    assert cfg.portfolio == {
+        "cash": 100_000.0, "fraction": 1.0, "cash_rate": 0.0, "risk_free": 0.0, "sizing": "fraction",
+        "vol_target": None, "vol_lookback": 30, "vol_cap": 1.0, "notional": None,
+    }  # fmt: skip
     assert cfg.report == {"tearsheet": True, "chart": True, "benchmark": None, "stale_days": 3.0}
 
 
