@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 import riskon
+from riskon.analysis.trade_stats import TRADE_STATS
 from riskon.cli import app
 from riskon.config import ConfigError
 from riskon.metrics import METRICS, format_metric
@@ -100,8 +101,9 @@ def test_config_from_path_dict_and_object_give_identical_results(files, result):
 def test_cli_run_writes_what_the_api_returns(cli, files, result):
     out = files["folder"] / "out"
     metrics = pd.read_csv(out / "metrics.csv", index_col="metric")
-    np.testing.assert_array_equal(metrics.to_numpy(), result.metrics.to_numpy())  # repr floats round-trip exactly
-    assert list(metrics.index) == list(METRICS)
+    # repr floats round-trip exactly
+    np.testing.assert_array_equal(metrics.loc[result.metrics.index].to_numpy(), result.metrics.to_numpy())
+    assert list(metrics.index) == [*result.metrics.index, *TRADE_STATS]
     with (out / "trades.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == len(result.trades)

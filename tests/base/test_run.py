@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from riskon.analysis.trade_stats import TRADE_ANALYTICS, TRADE_STATS
 from riskon.config import parse
 from riskon.metrics import LABELS, METRICS, format_metric
 from riskon.runner import run
@@ -269,7 +270,7 @@ def test_trades_csv_equals_result(cli, closed_result):
     want = closed_result.trades
     assert len(got) == len(want) > 0
     assert (got["asset"] == "BTC-USD").all()
-    assert list(got.columns) == (list(want.columns) if "asset" in want.columns else ["asset", *want.columns])
+    assert list(got.columns) == [*want.columns, *TRADE_ANALYTICS]
     for col in ("decision_time", "entry_time", "exit_decision_time", "exit_time"):
         parsed = pd.to_datetime(got[col], utc=True)
         assert (parsed.to_numpy() == want[col].to_numpy()).all(), col
@@ -289,8 +290,10 @@ def test_equity_and_metrics_csv_equal_result(cli, closed_result):
     np.testing.assert_allclose(eq["cash"].to_numpy(), closed_result.backtest.cash.to_numpy(), rtol=1e-12)
     np.testing.assert_allclose(eq["buy_and_hold"].to_numpy(), closed_result.benchmark.to_numpy(), rtol=1e-12)
     metrics = pd.read_csv(out / "metrics.csv", index_col="metric")
-    assert list(metrics.index) == list(METRICS)
-    np.testing.assert_allclose(metrics.to_numpy(), closed_result.metrics.to_numpy(), rtol=1e-12)
+    assert list(metrics.index) == [*closed_result.metrics.index, *TRADE_STATS]
+    np.testing.assert_allclose(
+        metrics.loc[closed_result.metrics.index].to_numpy(), closed_result.metrics.to_numpy(), rtol=1e-12
+    )
 
 
 # ------------------------------------------------------------------------------------------ the tear sheet
