@@ -14,7 +14,8 @@ at the close of the bar before the entry fill, buy at ``open·(1+slippage)`` wit
 ``size = budget / n / (price · (1 + fee)) · (1 − SIZE_HAIRCUT)`` where the budget is the
 run's own sizing rule at the decision (``strategies.sizing``: a fraction of equity, a
 volatility-targeted share, or a notional capped at the equity; the liquidity cap too),
-idle cash earns the run's cash rate at each close (``strategies.cash``), sell at the exit bar's ``open·(1−slippage)`` with the fee;
+idle cash earns the run's cash rate at each close (``strategies.cash``); sell at the
+exit bar's ``open·(1−slippage)`` with the fee;
 a coin whose data ends inside a holding period is sold at its last close with
 the fee, and a position still held on the last bar is marked at that close
 without a fee. The metrics are a run's (``riskon.metrics``) on the draw's equity
