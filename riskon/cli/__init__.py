@@ -33,6 +33,7 @@ def exit_status(error: BaseException) -> int | None:
     from riskon.config import ConfigError
     from riskon.lookahead_gate import LookaheadError
     from riskon.pages.files import OutputError
+    from riskon.pages.tearsheet import TearsheetError
     from riskon.sweeps.pools import ExecutorError
     from riskon.sweeps.store import StoreError
     from strategies.errors import OrderFailed, RuleError
@@ -43,7 +44,7 @@ def exit_status(error: BaseException) -> int | None:
         return DATA
     if isinstance(error, StoreError):
         return STORE
-    if isinstance(error, OrderFailed | ExecutorError | LookaheadError):
+    if isinstance(error, OrderFailed | ExecutorError | LookaheadError | TearsheetError):
         return FAILED
     if isinstance(error, OutputError):  # a full disk, a read-only folder: raised where the file is written
         return STORE

@@ -14,6 +14,7 @@ from riskon.cli.tables import SURVIVORSHIP, metrics_table, trades_table
 from riskon.config import target_text
 from riskon.lookahead_gate import ALLOWED
 from riskon.pages.html import reports_dir
+from riskon.pages.tearsheet import tearsheet_skip_reason
 
 
 def run_cmd(
@@ -52,6 +53,7 @@ def run_cmd(
     )
     shown = result.metrics.rename(columns={"buy_and_hold": result.benchmark_label})
     out_c.print(metrics_table(shown, "metrics (daily returns, 365 days a year)"))
+    out_c.print(f"rates: {result.rates_text}", highlight=False, markup=False, soft_wrap=True)
     out_c.print(f"benchmark: {result.benchmark_text}", highlight=False, markup=False, soft_wrap=True)
     out_c.print(trades_table(result.trades))
     for line in result.backtest.log:
@@ -70,5 +72,8 @@ def run_cmd(
         return
     folder = out or reports_dir() / cfg.name
     paths = result.write(folder)
+    skipped = cfg.report["tearsheet"] and tearsheet_skip_reason(result.returns)
+    if skipped:
+        err_c.print(f"note: {skipped}", highlight=False, markup=False, soft_wrap=True)
     for kind, p in paths.items():
         out_c.print(f"{kind:>9}: {p}", highlight=False)

@@ -1,6 +1,9 @@
-"""The signal chart: the index with its all-time-high line and signals, the asset with trades.
+"""The signal chart, and the label checks every page's figures share.
 
-Drawn on a plain Agg canvas (no pyplot, no display), so it works anywhere.
+The signal chart: the index with its all-time-high line and signals, the asset with trades, drawn on a plain
+Agg canvas (no pyplot, no display), so it works anywhere. ``overlapping_labels`` finds tick labels and
+annotations whose boxes overlap (or that cover a marker) on a figure before it is saved, and ``thin_ticks``
+hides tick labels until those left are apart: the pages call it, and the tests guard the pages with it.
 """
 
 from __future__ import annotations
@@ -8,8 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 from riskon.pages.files import write_atomic
 from riskon.pages.html import literal_text
@@ -54,3 +61,117 @@ def signal_figure(result) -> Figure:
     ax2.set_xlim(start, end)
     fig.tight_layout()
     return fig
+
+
+#: Pixels two boxes may share before they count as overlapping (anti-aliasing, rounding).
+TOUCH = 0.5
+
+
+def _apart(a: Bbox, b: Bbox) -> bool:
+    return a.x1 <= b.x0 + TOUCH or b.x1 <= a.x0 + TOUCH or a.y1 <= b.y0 + TOUCH or b.y1 <= a.y0 + TOUCH
+
+
+def _shown_ticks(axis: Axis) -> list:
+    """The tick labels of one axis that are drawn: visible, not empty, their tick inside the view limits."""
+    lo, hi = sorted(axis.get_view_interval())
+    span = (hi - lo) * 1e-9
+    out = []
+    for tick in [*axis.get_major_ticks(), *axis.get_minor_ticks()]:
+        loc = tick.get_loc()
+        for label in (tick.label1, tick.label2):
+            if loc is not None and lo - span <= loc <= hi + span and label.get_visible() and label.get_text():
+                out.append(label)
+    return out
+
+
+def _where(ax: Axes) -> str:
+    return ax.get_title() or ax.get_xlabel() or ax.get_ylabel() or f"axes {ax.get_figure().axes.index(ax) + 1}"
+
+
+def _labels(fig: Figure) -> list[tuple[str, Bbox, Axes | None, bool]]:
+    """(name, box in pixels, its axes, whether it is a free text inside the axes) of every checked label."""
+    renderer = fig.canvas.get_renderer()
+    out = []
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
+            for label in _shown_ticks(axis):
+                out.append((f"{name} tick {label.get_text()!r} ({_where(ax)})", label.get_window_extent(renderer),
+                            ax, False))  # fmt: skip
+        for text in ax.texts:
+            if text.get_visible() and text.get_text().strip():
+                out.append((f"label {text.get_text()!r} ({_where(ax)})", text.get_window_extent(renderer), ax, True))
+    return out
+
+
+def _markers(fig: Figure) -> list[tuple[str, Bbox, Axes]]:
+    """(name, box in pixels, axes) of every scatter marker drawn inside the axes' view."""
+    out = []
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        view = ax.get_window_extent()
+        for coll in ax.collections:
+            if not isinstance(coll, PathCollection) or not coll.get_visible() or not len(coll.get_offsets()):
+                continue
+            sizes = coll.get_sizes()
+            pts = coll.get_offset_transform().transform(coll.get_offsets())
+            for k, (x, y) in enumerate(pts):
+                side = (sizes[k % len(sizes)] if len(sizes) else 36.0) ** 0.5 * fig.dpi / 72.0  # s is points**2
+                if view.x0 <= x <= view.x1 and view.y0 <= y <= view.y1:
+                    box = Bbox.from_bounds(x - side / 2, y - side / 2, side, side)
+                    out.append((f"marker {coll.get_label() or 'point'} #{k} ({_where(ax)})", box, ax))
+    return out
+
+
+def overlapping_labels(fig: Figure) -> list[tuple[str, str]]:
+    """Every pair of labels whose drawn boxes overlap, as ``(name, name)``; empty when all are apart.
+
+    Checked: the tick labels that are drawn (major and minor, both axes, every subplot: across subplots
+    too) and the free texts and annotations of each axes; and each such free text against the scatter
+    markers of its axes (a label must not hide a point). Boxes come from the renderer
+    (``get_window_extent``) after a layout pass without rendering, on the figure as it will be saved.
+    """
+    if fig.canvas is None or not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    literal_text(fig)
+    fig.draw_without_rendering()
+    labels = _labels(fig)
+    found = []
+    for i, (na, a, _, _) in enumerate(labels):
+        for nb, b, _, _ in labels[i + 1 :]:
+            if not _apart(a, b):
+                found.append((na, nb))
+    free = [(n, box, ax) for n, box, ax, inside in labels if inside]
+    for nm, m, ax_m in _markers(fig):
+        for nt, t, ax_t in free:
+            if ax_t is ax_m and not _apart(t, m):
+                found.append((nt, nm))
+    return found
+
+
+def thin_ticks(ax: Axes, which: str = "x", keep: int | None = None) -> int:
+    """Hide tick labels of one axis, keeping every k-th (k = 1, 2, 3, ...), until those shown are apart.
+
+    Returns k. Labels ``0, k, 2k, ...`` stay, and the label at position ``keep`` (the best run's value)
+    replaces a neighbour it would touch. Call it once the layout is final (after ``tight_layout``): a
+    many-valued parameter keeps readable labels instead of a smear.
+    """
+    fig = ax.get_figure()
+    if fig.canvas is None or not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    labels = _shown_ticks(axis)
+    boxes = [lb.get_window_extent(renderer) for lb in labels]
+    for k in range(1, max(len(labels), 1) + 1):
+        shown = [j for j in range(len(labels)) if j % k == 0]
+        if keep is not None and 0 <= keep < len(labels) and keep not in shown:
+            shown = sorted([j for j in shown if _apart(boxes[j], boxes[keep])] + [keep])
+        if all(_apart(boxes[a], boxes[b]) for a, b in zip(shown, shown[1:], strict=False)):
+            break
+    for j, label in enumerate(labels):
+        label.set_visible(j in shown)
+    return k

@@ -123,16 +123,19 @@ def timeline_chart(study: EventStudy):
     top.yaxis.set_major_locator(LogLocator(subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
     top.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     top.yaxis.set_minor_formatter(NullFormatter())
+    labels = []
     for e in shown_episodes(study).itertuples():
         if e.start < start:
             continue
         top.axvline(e.start, color="#c33", lw=0.8, alpha=0.7)
-        top.annotate(f"#{e.episode}\n{e.drought}s", (e.start, e.close), fontsize=7, color="#c33",
-                     xytext=(2, 6), textcoords="offset points")  # fmt: skip
+        labels.append(top.text(e.start, LABEL_TOP, f"#{e.episode} {e.drought}s", transform=top.get_xaxis_transform(),
+                               va="top", ha="left", fontsize=8, color="#c33"))  # fmt: skip
     sig = study.signals[study.signals["signal"] >= start]
     y = study.sessions["idx_close"].reindex(sig["signal"]).to_numpy()
     top.scatter(sig["signal"], y, marker="^", s=14, color="#1f4e79", zorder=3, label="signal")
-    top.legend(fontsize=7, loc="upper left")
+    lo, hi = top.get_ylim()  # the curves and markers keep the lower DATA_SHARE of the height; labels go above
+    top.set_ylim(lo, math.exp(math.log(lo) + (math.log(hi) - math.log(lo)) / DATA_SHARE))
+    top.legend(fontsize=7, loc="lower right")
     top.set_title("episodes (red: start, with drought in sessions) and signals", fontsize=10)
     lead = study.assets[0]
     price = study.prices[lead]
@@ -149,7 +152,28 @@ def timeline_chart(study: EventStudy):
     bottom.legend(fontsize=7, loc="upper left")
     bottom.set_xlim(start, max(sess.index[-1], when[-1]))
     fig.subplots_adjust(left=0.07, right=0.98, top=0.95, bottom=0.05, hspace=0.3)  # tight_layout: 1.5 s here
+    _stagger(fig, labels)
     return fig
+
+
+#: The share of the index panel's height (log scale) that the curves use; the band above holds the labels.
+DATA_SHARE = 0.76
+#: Where the first row of episode labels hangs (axes fraction) and how far each further row is below it.
+LABEL_TOP, LABEL_ROW = 0.985, 0.075
+
+
+def _stagger(fig, labels: list) -> None:
+    """Put each episode label in the first row of the label band where it touches no label before it."""
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    rows: list[float] = []  # the right edge of the last label in each row, in pixels
+    for text in labels:
+        box = text.get_window_extent(renderer)
+        row = next((k for k, right in enumerate(rows) if box.x0 > right + 3), len(rows))
+        if row == len(rows):
+            rows.append(0.0)
+        rows[row] = box.x1
+        text.set_y(LABEL_TOP - row * LABEL_ROW)
 
 
 # -------------------------------------------------------------------------------------------- HTML

@@ -37,9 +37,12 @@ h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:1.6em;border
 .sub{color:#666;margin-top:0}.note{color:#555;font-size:.9em;background:#f6f6f6;padding:.6em .8em;
 border-left:3px solid #bbb}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+.table{max-width:100%;overflow-x:auto}
 th,td{border:1px solid #ddd;padding:3px 7px;text-align:right}th{background:#f3f3f3}
-td:first-child,th:first-child{text-align:left}.text td{text-align:left}
+td{white-space:nowrap}
+td:first-child,th:first-child{text-align:left}.text td{text-align:left;white-space:normal}
 img{max-width:100%;height:auto;border:1px solid #eee}
+pre,code{white-space:pre-wrap;overflow-wrap:anywhere}p,li{overflow-wrap:anywhere}
 a{color:#1f4e79}
 """
 
@@ -64,7 +67,12 @@ def esc(value: object) -> str:
 
 
 def table(frame: pd.DataFrame, formats: dict[str, str] | None = None, index: bool = True) -> str:
-    """An escaped HTML table; ``formats`` maps a column or index label to a format string like ``{:.2%}``."""
+    """An escaped HTML table; ``formats`` maps a column or index label to a format string like ``{:.2%}``.
+
+    Cells do not wrap (a date stays ``2017-09-15``, a number on one line); the table sits in a
+    ``<div class="table">`` that scrolls sideways when it is wider than the page, so no table
+    widens the page itself.
+    """
     formats = formats or {}
     shown = frame.copy().astype(object)
     for col in shown.columns:
@@ -77,7 +85,7 @@ def table(frame: pd.DataFrame, formats: dict[str, str] | None = None, index: boo
             if fmt:
                 shown.loc[i] = [_fmt(v, fmt) for v in frame.loc[i]]
     shown = shown.map(lambda v: "" if v is None or (isinstance(v, float) and v != v) else v)
-    return shown.to_html(index=index, escape=True, border=0)
+    return f'<div class="table">{shown.to_html(index=index, escape=True, border=0)}</div>'
 
 
 def _fmt(value: object, fmt: str) -> object:
@@ -107,13 +115,24 @@ def literal_text(fig: Figure) -> Figure:
     """Draw every text of ``fig`` as written: a name holding ``$`` (a symbol, a folder) is not TeX math.
 
     Matplotlib parses text between two ``$`` as mathtext and fails on what isn't; none of riskon's labels
-    are meant as math, so every text artist is set to plain before the figure is drawn.
+    are meant as math, so every text artist is set to plain before the figure is drawn. Tick labels that a
+    number formatter writes (a log axis's ``10^6`` is mathtext) keep their math: only labels given as text
+    (a ``FixedFormatter``: parameter values, symbols) come from the data.
     """
     # matplotlib loads only when a chart is drawn
     from matplotlib.text import Text
+    from matplotlib.ticker import FixedFormatter
 
+    formatted = set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for formatter, ticks in ((axis.get_major_formatter(), axis.get_major_ticks()),
+                                     (axis.get_minor_formatter(), axis.get_minor_ticks())):  # fmt: skip
+                if not isinstance(formatter, FixedFormatter):
+                    formatted.update(id(label) for t in ticks for label in (t.label1, t.label2))
     for text in fig.findobj(Text):
-        text.set_parse_math(False)
+        if id(text) not in formatted:
+            text.set_parse_math(False)
     return fig
 
 
@@ -192,7 +211,7 @@ def write_index(root: str | Path | None = None) -> Path:
         for mtime, rel, title in rows
     )
     body = (
-        f'<table id="reports"><tr><th>report</th><th>file</th><th>written (UTC)</th></tr>{items}</table>'
+        f'<table id="reports" class="text"><tr><th>report</th><th>file</th><th>written (UTC)</th></tr>{items}</table>'
         if rows
         else "<p>No reports yet: run <code>riskon run runs/seed.toml</code>.</p>"
     )

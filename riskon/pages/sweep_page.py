@@ -25,10 +25,11 @@ import numpy as np
 import pandas as pd
 
 from feeds.errors import DataError
-from riskon.analysis.comparison import one_line, rerun_stored, sweep_spec
+from riskon.analysis.comparison import one_line, rerun_stored, sweep_rates_text, sweep_spec
 from riskon.analysis.walk_forward import SEMANTICS, stored_walkforward
 from riskon.config import ConfigError
 from riskon.metrics import LABELS, METRICS
+from riskon.pages.charts import thin_ticks
 from riskon.pages.comparison_page import PERCENTILE_FORMAT
 from riskon.pages.html import esc, figure, new_figure, page, report_path, table, write_page
 from riskon.pages.robustness_page import robustness_section
@@ -266,23 +267,40 @@ def _box(j: float, i: float):
     return Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", lw=2)
 
 
+#: Slices per row of the slice figure (a sweep of many parameters gets more rows, not narrower plots).
+SLICES_PER_ROW = 3
+
+
 def slice_figure(data: SweepData):
-    """The objective along each swept parameter, the others fixed at the best run's values."""
+    """The objective along each swept parameter, the others fixed at the best run's values.
+
+    At most ``SLICES_PER_ROW`` slices a row; a parameter with many values (a 10,000-run sweep's trailing
+    stop) keeps every point but labels only every k-th value, k the smallest that keeps the labels apart
+    (``riskon.pages.charts.thin_ticks``); the best run's value is always labelled.
+    """
     names = varied(data)
-    fig = new_figure(12, 3.0)
-    axes = np.atleast_1d(fig.subplots(1, max(len(names), 1)))
+    cols = min(max(len(names), 1), SLICES_PER_ROW)
+    rows = math.ceil(max(len(names), 1) / cols)
+    fig = new_figure(12, 3.0 * rows + 0.4)
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    best_at = {}
     for ax, p in zip(axes, names, strict=False):
         line = slice_of(data, p)
         xs = range(len(line))
         ax.plot(xs, line.to_numpy(), marker="o", color="#1f4e79")
         k = list(line.index).index(data.best[p])
+        best_at[p] = k
         ax.scatter([k], [line.iloc[k]], color="#d62728", s=60, zorder=3)
         ax.set_xticks(list(xs), [_fmt_value(v) for v in line.index], fontsize=8)
         ax.set_xlabel(p)
         ax.set_ylabel(data.objective, fontsize=8)
         ax.grid(True, alpha=0.3)
+    for ax in axes[len(names) :]:
+        ax.set_visible(False)
     fig.suptitle("Slices through the best run (red): one parameter moves, the rest stay", fontsize=10)
     fig.tight_layout()
+    for ax, p in zip(axes, names, strict=False):
+        thin_ticks(ax, "x", keep=best_at[p])
     return fig
 
 
@@ -418,6 +436,8 @@ def sweep_report(
             "; ".join(f"{p} in [{', '.join(_fmt_value(v) for v in data.values[p])}]" for p in data.params) or "nothing"
         )
         + "</p>",
+        f'<p class="note" id="rates">rates: {esc(sweep_rates_text(store, data.info["sweep_id"]))} '
+        "(Sharpe, Sortino, PSR and DSR in excess of the risk-free rate)</p>",
         f"<h2>Best {len(best)} runs by {esc(data.objective)}</h2>",
         f'<div id="best">{table(best, formats, index=False)}</div>',
         *([f'<p class="note" id="edge">{esc(edge)}</p>'] if (edge := edge_warning(data)) else []),

@@ -24,26 +24,78 @@ def equity_chart(res: WalkForwardResult) -> str:
 
     Shared by the walk-forward page and the sweep report.
     """
+    return html.figure(equity_figure(res), "stitched out-of-sample equity against buy-and-hold, test windows shaded")
+
+
+#: Font sizes of the window numbers and of the chosen parameters written in each shaded window.
+WINDOW_FONT, PARAMS_FONT = 10, 8.5
+
+
+def equity_figure(res: WalkForwardResult):
+    """The figure of ``equity_chart``: each test window shaded and numbered, its chosen parameters below the number.
+
+    The parameters are written only when every window's text fits inside its own shaded span; otherwise
+    (many short windows) the numbers alone stay, and the parameters are in the windows table and the chart of
+    chosen parameters. Window numbers that would overlap are thinned the same way.
+    """
+    # matplotlib loads only when a chart is drawn (the CLI imports this module)
+    import matplotlib.dates as mdates
+
     fig = html.new_figure(12, 5.5)
     ax = fig.add_subplot(1, 1, 1)
     names = param_columns(res)
+    spans, numbers, params = [], [], []
     for r in res.windows.to_dict("records"):
         a, b = r["test_start"].tz_localize(None), (r["test_end"] + pd.Timedelta(days=1)).tz_localize(None)
         ax.axvspan(a, b, color="#1f4e79" if r["window"] % 2 else "#7f7f7f", alpha=0.07, lw=0)
-        label = "cash" if is_missing(r["run_id"]) else "\n".join(f"{n}={r[n]}" for n in names)
+        label = "cash" if is_missing(r["run_id"]) else "\n".join(f"{n}={_value_text(r[n])}" for n in names)
         label += "\n(partial)" if r.get("partial") else ""
-        ax.text(a, 1.0, f" {r['window']}: {label}", transform=ax.get_xaxis_transform(), va="top", ha="left",
-                fontsize=7, color="#333")  # fmt: skip
+        spans.append((a, b))
+        numbers.append(ax.text(a, 0.99, f" {r['window']}", transform=ax.get_xaxis_transform(), va="top", ha="left",
+                               fontsize=WINDOW_FONT, fontweight="bold", color="#333"))  # fmt: skip
+        params.append(ax.annotate(label, (mdates.date2num(a), 0.99), xycoords=ax.get_xaxis_transform(),
+                                  xytext=(3, -WINDOW_FONT - 5), textcoords="offset points", va="top", ha="left",
+                                  fontsize=PARAMS_FONT, color="#333"))  # fmt: skip
     ax.plot(res.equity.index.tz_localize(None), res.equity.to_numpy(), lw=1.3, color="#1f4e79",
             label="walk-forward, out of sample")  # fmt: skip
     ax.plot(res.benchmark.index.tz_localize(None), res.benchmark.to_numpy(), lw=1.0, color="#999",
             label="buy-and-hold over the same test windows")  # fmt: skip
     ax.set_yscale("log")
+    ax.set_ylim(top=ax.get_ylim()[1] * 2.2)  # headroom above the curves for the window labels
     ax.set_ylabel("equity (log scale)")
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    return html.figure(fig, "stitched out-of-sample equity against buy-and-hold, test windows shaded")
+    _fit_window_labels(fig, ax, spans, numbers, params)
+    return fig
+
+
+def _value_text(v: object) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _fit_window_labels(fig, ax, spans: list, numbers: list, params: list) -> None:
+    """Drop the parameter texts unless each fits in its window; thin the numbers until they are apart."""
+    # matplotlib loads only when a chart is drawn (the CLI imports this module)
+    import matplotlib.dates as mdates
+
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    to_px = ax.transData.transform
+
+    def right_edge(k: int) -> float:
+        return to_px((mdates.date2num(spans[k][1]), 1.0))[0]
+
+    if any(t.get_window_extent(renderer).x1 > right_edge(k) for k, t in enumerate(params)):
+        for t in params:
+            t.remove()
+    shown = None
+    for t in numbers:
+        box = t.get_window_extent(renderer)
+        if shown is not None and box.x0 < shown.x1 + 2:
+            t.remove()
+        else:
+            shown = box
 
 
 def _chart_params(res: WalkForwardResult) -> str:
@@ -67,7 +119,7 @@ def _chart_params(res: WalkForwardResult) -> str:
             cats = sorted({str(v) for v in values if not is_missing(v)})
             ax.plot(x, [float("nan") if is_missing(v) else cats.index(str(v)) for v in values], marker="o", ls="")
             ax.set_yticks(range(len(cats)), cats)
-        ax.set_ylabel(name, fontsize=8)
+        ax.set_ylabel(name, fontsize=10)
         ax.set_xticks(x)
         ax.grid(alpha=0.3)
     ax = fig.add_subplot(len(names) + 1, 1, len(names) + 1)
@@ -91,18 +143,42 @@ def windows_frame(res: WalkForwardResult) -> pd.DataFrame:
 
 
 def windows_html(res: WalkForwardResult) -> str:
-    """The windows as an HTML table: dates, chosen parameters, in-sample return metrics, out-of-sample metrics.
+    """The windows as three HTML tables that fit the page: the windows, their in-sample and out-of-sample metrics.
 
-    A partial last window says so in its ``partial`` column. The in-sample total return (over train windows
-    of different length) is left out unless it is the objective: its CAGR is the same return per year.
-    Shared by the walk-forward page and the sweep report.
+    The first: window, train and test dates, ``partial`` (the last window cut short), the number of
+    candidates, the chosen run (its id's first 12 characters; the CSV has it whole) and parameters, and the
+    objective in (IS) and out of sample (OOS). Then every in-sample return metric per window, and every
+    out-of-sample metric. The in-sample total return (over train windows of different length) is left out
+    unless it is the objective: its CAGR is the same return per year. Shared by the walk-forward page and the
+    sweep report.
     """
     w = windows_frame(res)
     w["partial"] = ["partial" if p else "" for p in res.windows["partial"]]
-    formats = {f"{p}_{m}": METRICS[m] for p in ("is", "oos") for m in METRICS}
-    hidden = {f"is_{m}" for m in NOT_AVERAGED if m != res.spec.objective}
-    shown = w[[c for c in w.columns if c not in hidden and (not c.startswith("is_") or c[3:] in RETURN_METRICS)]]
-    return html.table(shown, formats, index=False)
+    w["run_id"] = [r if is_missing(r) else str(r)[:12] for r in w["run_id"]]
+    obj = res.spec.objective
+    hidden = {f"is_{m}" for m in NOT_AVERAGED if m != obj}
+    ins = [c for c in w.columns if c.startswith("is_") and c not in hidden and c[3:] in RETURN_METRICS]
+    oos = [c for c in w.columns if c.startswith("oos_")]
+    first = w[[c for c in w.columns if not c.startswith(("is_", "oos_"))] + [f"is_{obj}", f"oos_{obj}"]]
+    first = first.rename(columns={c: c.replace("_", " ") for c in ("train_start", "train_end", "test_start",
+                                                                     "test_end", "run_id")})  # fmt: skip
+    heads = {c: _head(*c.split("_", 1)) for c in w.columns if c.startswith(("is_", "oos_"))}
+    formats = {_head(p, m): METRICS[m] for p in ("is", "oos") for m in METRICS}
+    return "".join(
+        [
+            html.table(first.rename(columns=heads), formats, index=False),
+            '<p class="note">IS: in sample, the chosen run over its train window; OOS: out of sample, the test '
+            "window traded with it. In sample, per window:</p>",
+            html.table(w[["window", *ins]].rename(columns=heads), formats, index=False),
+            '<p class="note">Out of sample, per window:</p>',
+            html.table(w[["window", *oos]].rename(columns=heads), formats, index=False),
+        ]
+    )
+
+
+def _head(part: str, metric: str) -> str:
+    """A metrics column's heading: ``IS Sharpe (365)``, ``OOS Max drawdown`` (it wraps at its spaces)."""
+    return f"{part.upper()} {LABELS.get(metric, metric)}"
 
 
 def summary_html(res: WalkForwardResult) -> str:
