@@ -14,7 +14,16 @@ from plotly.subplots import make_subplots
 
 from riskon.analysis.comparison import Comparison, drawdown, wealth
 from riskon.pages.html import esc
-from riskon.pages.run_chart import COLORS, figure_div, fill_markers, line_trace, plotly_script, style, time_axis
+from riskon.pages.run_chart import (
+    COLORS,
+    ZOOM_JS,
+    figure_div,
+    fill_markers,
+    line_trace,
+    plotly_script,
+    style,
+    time_axis,
+)
 from riskon.runner import Result
 
 #: ``riskon compare`` draws at most this many runs in its interactive chart (the rest: the tables and PNGs).
@@ -73,4 +82,5 @@ def comparison_section(comp: Comparison) -> list[str]:
         f"(entries and exits sit on the run's equity at that bar's close); click a legend entry to hide a run."
         f"{esc(note)}</p>",
         figure_div(comparison_figure(comp), "compare-chart"),
+        f"<script>{ZOOM_JS}</script>",  # a zoom fits each panel's value axis to the runs in view
     ]

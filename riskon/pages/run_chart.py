@@ -46,8 +46,40 @@ CONFIG = {
     "doubleClick": "reset",
     "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
 }
-#: Zooms the chart to a trade when its row's button is pressed (the only script of the page besides Plotly).
+#: The page's only script besides Plotly: a trade's button zooms the chart to it, and whenever the time
+#: range changes (a drag, a button, the range selector) every panel's value axis is fitted to the points
+#: inside the new range (Plotly keeps a y axis on the whole history otherwise, so a zoomed trade is flat).
 ZOOM_JS = """
+function riskonFitY(gd) {
+  var fl = gd._fullLayout, xr = fl.xaxis.range, lo = fl.xaxis.r2l(xr[0]), hi = fl.xaxis.r2l(xr[1]);
+  var ext = {};
+  (gd.calcdata || []).forEach(function (cd, k) {
+    var t = gd._fullData[k];
+    if (!t || t.visible !== true || t.type !== 'scatter') return;
+    var name = 'yaxis' + (t.yaxis === 'y' ? '' : t.yaxis.slice(1)), e = ext[name] || [Infinity, -Infinity];
+    cd.forEach(function (pt) {
+      if (pt.x >= lo && pt.x <= hi && isFinite(pt.y) && (fl[name].type !== 'log' || pt.y > 0)) {
+        e[0] = Math.min(e[0], pt.y); e[1] = Math.max(e[1], pt.y);
+      }
+    });
+    if (t.fill === 'tozeroy' && e[0] <= e[1]) { e[0] = Math.min(e[0], 0); e[1] = Math.max(e[1], 0); }
+    ext[name] = e;
+  });
+  var update = {};
+  Object.keys(ext).forEach(function (name) {
+    var e = ext[name], log = fl[name].type === 'log';
+    if (!(e[0] <= e[1])) return;
+    var a = log ? Math.log10(e[0]) : e[0], b = log ? Math.log10(e[1]) : e[1];
+    var pad = (b - a) * 0.05 || (log ? 0.02 : Math.abs(a) * 0.05 || 1);
+    update[name + '.range'] = [a - pad, b + pad];
+  });
+  if (Object.keys(update).length) Plotly.relayout(gd, update);
+}
+document.querySelectorAll('.plotly-graph-div').forEach(function (gd) {
+  gd.on('plotly_relayout', function (ev) {
+    if (Object.keys(ev).some(function (key) { return key.indexOf('xaxis') === 0; })) riskonFitY(gd);
+  });
+});
 document.querySelectorAll('button[data-x0]').forEach(function (b) {
   b.addEventListener('click', function () {
     var gd = document.getElementById(b.dataset.chart);

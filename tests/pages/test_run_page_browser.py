@@ -101,6 +101,8 @@ def test_zoom_on_one_panel_moves_every_panel(run_page, seed):
 
 
 def test_compare_chart_is_linked_and_marks_each_runs_fills(seed, tmp_path, browser):
+    import time
+
     from riskon.analysis.comparison import build
     from riskon.pages.comparison_page import write_comparison
 
@@ -119,5 +121,57 @@ def test_compare_chart_is_linked_and_marks_each_runs_fills(seed, tmp_path, brows
         assert markers[f"{label} entries"]["x"] == ms(day)
         assert len(markers[f"{label} exits"]["x"]) == int((~tr["open"]).sum())
     assert len(other.trades) != len(seed.trades)  # two different runs, each with its own fills
+    full = {k: r for k, _, r in browser.driver.execute_script(Y_RANGES, "compare-chart")}
     browser.driver.execute_async_script(RELAYOUT, "compare-chart", "xaxis", "2018-01-01", "2018-12-31")
     assert [r for _, r in figure(browser.driver, "compare-chart")["ranges"]] == [["2018-01-01", "2018-12-31"]] * 2
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the page fits both value axes to 2018 right after
+        got = {k: r for k, _, r in browser.driver.execute_script(Y_RANGES, "compare-chart")}
+        if all(got[k] != full[k] for k in full):
+            break
+        time.sleep(0.1)
+    (lo, hi), (flo, fhi) = got["yaxis"], full["yaxis"]
+    assert flo < lo < hi < fhi - 0.5  # growth of 1 (log): 2018's peak is far below the history's
+    assert got["yaxis2"] != full["yaxis2"]
+
+
+Y_RANGES = """
+const gd = document.getElementById(arguments[0]);
+return Object.keys(gd.layout).filter(k => /^yaxis\\d*$/.test(k)).sort()
+  .map(k => [k, gd.layout[k].type, (gd.layout[k].range || []).slice()]);
+"""
+
+
+def test_zooming_fits_every_value_axis_to_the_visible_range(run_page, seed, browser):
+    """After a zoom, each panel's value axis spans exactly the points in view plus 5 %, not the whole history."""
+    import math
+    import time
+
+    from riskon.analysis.run_marks import position_levels
+
+    path, _, driver = run_page
+    browser.open_page(path)  # afresh: another test may have zoomed it or opened another page
+    full = {k: r for k, _, r in driver.execute_script(Y_RANGES, "run-chart")}
+    driver.execute_async_script(RELAYOUT, "run-chart", "xaxis", "2017-07-10", "2017-09-25")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the page's own relayout of the y axes follows the x relayout
+        got = {k: (t, r) for k, t, r in driver.execute_script(Y_RANGES, "run-chart")}
+        if all(got[k][1] != full[k] for k in full):
+            break
+        time.sleep(0.1)
+    kind, (lo, hi) = got["yaxis"]
+    assert kind == "log"
+    # the asset panel's points in view: closes, the trailing-stop level and the fills of 2017-07-10 .. 09-25
+    start, end = pd.Timestamp("2017-07-10", tz="UTC"), pd.Timestamp("2017-09-25", tz="UTC")
+    closes = seed.assets["BTC-USD"]["close"]
+    levels = position_levels(seed)["trail_price"]
+    t = seed.trades
+    fills = [*t.loc[t["entry_time"].between(start, end), "entry_price"],
+             *t.loc[t["exit_time"].between(start, end) & ~t["open"], "exit_price"]]  # fmt: skip
+    values = [*closes[start:end], *levels[start:end].dropna(), *fills]
+    a, b = math.log10(min(values)), math.log10(max(values))
+    pad = (b - a) * 0.05
+    assert lo == pytest.approx(a - pad, abs=1e-9) and hi == pytest.approx(b + pad, abs=1e-9)
+    assert (full["yaxis"][1] - full["yaxis"][0]) > 5 * (hi - lo)  # the whole history spanned far more
+    for name in ("yaxis2", "yaxis3", "yaxis4"):
+        assert got[name][1] != full[name], name  # every other panel was fitted too
