@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -14,6 +12,7 @@ import pytest
 from feeds.errors import DataError
 from feeds.yields import YieldCache, import_yield, known_at, load_yield, read_yield_csv
 from strategies.cash import growth_per_bar, rate_per_bar
+from support.sweep_store import call
 
 UTC = "UTC"
 
@@ -23,13 +22,19 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def riskon(*args: str, cache: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "RISKON_DATA"}
-    env.update(RISKON_CACHE=str(cache), NO_COLOR="1", COLUMNS="200")
-    return subprocess.run(
-        [sys.executable, "-c", "from riskon.cli import main; main()", *args],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+@pytest.fixture
+def riskon(capsys, monkeypatch):
+    """``riskon ARGS`` in this process (the CLI's own entry function) on the cache ``cache``."""
+
+    def go(*args: str, cache: Path) -> SimpleNamespace:
+        monkeypatch.delenv("RISKON_DATA", raising=False)
+        monkeypatch.setenv("RISKON_CACHE", str(cache))
+        monkeypatch.setenv("NO_COLOR", "1")
+        monkeypatch.setenv("COLUMNS", "200")
+        code, out, err = call(capsys, *args)
+        return SimpleNamespace(returncode=code, stdout=out, stderr=err)
+
+    return go
 
 
 def folder_bytes(root: Path) -> dict[str, bytes]:
@@ -131,7 +136,7 @@ BAD = [
 
 
 @pytest.mark.parametrize(("options", "text", "message"), BAD)
-def test_bad_yield_files_get_one_line_exit_3_and_leave_the_cache_alone(tmp_path, options, text, message):
+def test_bad_yield_files_get_one_line_exit_3_and_leave_the_cache_alone(riskon, tmp_path, options, text, message):
     cache = tmp_path / "c"
     good = write(tmp_path / "good.csv", "date,value\n2024-01-02,5\n")
     ok = riskon("data", "import", str(good), "--symbol", "US3M", "--kind", "yield", "--unit", "percent", cache=cache)
@@ -147,7 +152,7 @@ def test_bad_yield_files_get_one_line_exit_3_and_leave_the_cache_alone(tmp_path,
     assert folder_bytes(cache) == before
 
 
-def test_cli_refuses_a_unit_for_a_price_import_and_an_unknown_kind(tmp_path):
+def test_cli_refuses_a_unit_for_a_price_import_and_an_unknown_kind(riskon, tmp_path):
     f = write(tmp_path / "x.csv", "date,value\n2024-01-02,5\n")
     r = riskon("data", "import", str(f), "--unit", "percent", cache=tmp_path / "c")
     assert (r.returncode, r.stderr.strip()) == (
@@ -159,7 +164,7 @@ def test_cli_refuses_a_unit_for_a_price_import_and_an_unknown_kind(tmp_path):
     )  # fmt: skip
 
 
-def test_list_and_show_present_a_yield_series(tmp_path):
+def test_list_and_show_present_a_yield_series(riskon, tmp_path):
     cache = tmp_path / "c"
     f = write(tmp_path / "DGS3MO.csv", "DATE,DGS3MO\n2024-03-28,5.46\n2024-03-29,.\n2024-04-01,-0.25\n")
     r = riskon("data", "import", str(f), "--symbol", "US3M", "--kind", "yield", "--unit", "percent", cache=cache)
