@@ -75,6 +75,17 @@ def fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
+#: Subfolder of the cache holding replaced versions of series, by fingerprint (stored runs rebuild from them).
+VERSIONS = "versions"
+
+
+def retire(root: Path, path: Path) -> None:
+    """Move a replaced Parquet file into ``root/versions/`` (kept for stored runs that read it), if it is there."""
+    with contextlib.suppress(FileNotFoundError):
+        (root / VERSIONS).mkdir(exist_ok=True)
+        os.replace(path, root / VERSIONS / path.name)
+
+
 def unlink_quietly(path: Path) -> None:
     """Delete ``path`` if it is there."""
     with contextlib.suppress(FileNotFoundError):
@@ -170,7 +181,7 @@ def recover(root: Path, data_files: Callable[[str], list[Path]]) -> None:
         for e in entries:
             for stale in data_files(e["key"]):
                 if stale.name != e["data"]:
-                    unlink_quietly(stale)
+                    retire(root, stale)
     sweep_temps(root)
     unlink_quietly(root / JOURNAL)
     fsync_dir(root)

@@ -52,11 +52,13 @@ import pandas as pd
 
 from feeds.atomic import (
     JOURNAL,
+    VERSIONS,
     atomic_write_bytes,
     child,
     folder_lock,
     fsync_dir,
     recover,
+    retire,
     write_journal,
     write_temp,
 )
@@ -246,6 +248,26 @@ class Cache:
         frame.attrs["fingerprint"] = meta["fingerprint"]
         return frame
 
+    def read_version(self, symbol: str, timeframe: str, fp: str) -> pd.DataFrame | None:
+        """A replaced version of a series by its fingerprint, kept under ``versions/`` (None when not kept).
+
+        Checked against ``fp``; carries the current metadata's symbol, source and time zone.
+        """
+        if not re.fullmatch(r"[0-9a-f]{16}", str(fp)):
+            return None
+        meta = self._load_meta(symbol, timeframe)
+        path = self.root / VERSIONS / self._data_name(self.key(meta["symbol"], meta["timeframe"]), fp)
+        if not path.is_file():
+            return None
+        frame = pd.read_parquet(path)
+        frame.index = normalise_index(pd.DatetimeIndex(frame.index))
+        frame = frame[list(self.columns)]
+        if fingerprint(frame, self.columns) != fp:
+            return None
+        frame = attach(frame, SeriesMeta(meta["symbol"], meta["source"], meta["timeframe"], meta["tz"]))
+        frame.attrs["fingerprint"] = fp
+        return frame
+
     def info(self, symbol: str, timeframe: str = "1d") -> dict:
         """Verified metadata for ``riskon data show``: rows, first and last recomputed from the Parquet data.
 
@@ -314,7 +336,7 @@ class Cache:
             for stale in self._data_files(key):
                 if stale.name != meta["file"]:
                     with contextlib.suppress(OSError):
-                        stale.unlink()
+                        retire(self.root, stale)  # kept under versions/: stored runs that read it rebuild from it
         return meta
 
     def write_many(self, frames: Iterable[pd.DataFrame]) -> list[dict]:

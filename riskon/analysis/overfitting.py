@@ -243,24 +243,15 @@ def pbo(matrix, n_splits: int = 16, objective: Callable[[np.ndarray], np.ndarray
         )
     skip = t_all - block * n_splits
     m = m[skip:]
-    half = n_splits // 2
-    combos = np.array(list(itertools.combinations(range(n_splits), half)), dtype=np.int64)
-    n_comb = len(combos)
-    member = np.zeros((n_comb, n_splits), dtype="float64")
-    member[np.repeat(np.arange(n_comb), half), combos.ravel()] = 1.0
-    rows = half * block
-    parts = []  # per chunk of combinations: _score_splits' arrays
+    combos, member = _combinations(n_splits)
+    rows = n_splits // 2 * block
     fast = _ADDITIVE.get(objective)
     if fast is not None:
         stats_fn, finish = fast
         blocks = [s.reshape(n_splits, block, n).sum(axis=1) for s in stats_fn(m)]  # each S × N
-        chunk = max(1, 4_000_000 // max(n, 1))
-        for lo in range(0, n_comb, chunk):
-            sel = member[lo : lo + chunk]
-            train = [sel @ b for b in blocks]
-            test = [(1.0 - sel) @ b for b in blocks]  # not totals - train: a flat test half must sum to 0 exactly
-            parts.append(_score_splits(finish(train, rows), finish(test, rows)))
+        parts = _additive_parts(blocks, member, finish, rows)
     else:
+        parts = []  # per combination: _score_splits' arrays
         cube = m.reshape(n_splits, block, n)
         for train_blocks in combos:
             test_blocks = np.setdiff1d(np.arange(n_splits), train_blocks)
@@ -269,15 +260,41 @@ def pbo(matrix, n_splits: int = 16, objective: Callable[[np.ndarray], np.ndarray
             if r_is.shape != (n,) or r_oos.shape != (n,):
                 raise RobustnessError(f"the objective must return one score per strategy ({n}), got {r_is.shape}")
             parts.append(_score_splits(r_is[None, :], r_oos[None, :]))
+    return _result(parts, n_splits, block, n, dropped + skip, duplicates)
+
+
+def _combinations(n_splits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every choice of half the blocks as the training set, and its 0/1 membership matrix (combinations × S)."""
+    half = n_splits // 2
+    combos = np.array(list(itertools.combinations(range(n_splits), half)), dtype=np.int64)
+    member = np.zeros((len(combos), n_splits), dtype="float64")
+    member[np.repeat(np.arange(len(combos)), half), combos.ravel()] = 1.0
+    return combos, member
+
+
+def _additive_parts(blocks: list[np.ndarray], member: np.ndarray, finish: Callable, rows: int) -> list[tuple]:
+    """CSCV scores from per-block sums (each S × N): train and test sums per combination, a chunk at a time."""
+    n = blocks[0].shape[1]
+    parts = []
+    chunk = max(1, 4_000_000 // max(n, 1))
+    for lo in range(0, len(member), chunk):
+        sel = member[lo : lo + chunk]
+        train = [sel @ b for b in blocks]
+        test = [(1.0 - sel) @ b for b in blocks]  # not totals - train: a flat test half must sum to 0 exactly
+        parts.append(_score_splits(finish(train, rows), finish(test, rows)))
+    return parts
+
+
+def _result(parts: list[tuple], n_splits: int, block: int, n: int, dropped: int, duplicates: int) -> PBOResult:
     is_best, logits, oos_best, overfit, loss, ties = (np.concatenate(p) for p in zip(*parts, strict=True))
     return PBOResult(
         pbo=float(np.mean(overfit)),
         logits=logits,
-        n_combinations=n_comb,
+        n_combinations=len(logits),
         n_splits=n_splits,
         n_periods=block * n_splits,
         n_strategies=n,
-        dropped_rows=dropped + skip,
+        dropped_rows=dropped,
         is_best=is_best,
         oos_best=oos_best,
         duplicates=duplicates,
@@ -285,3 +302,32 @@ def pbo(matrix, n_splits: int = 16, objective: Callable[[np.ndarray], np.ndarray
         oos_loss=loss,
         tied=int((ties > 1).sum()),
     )
+
+
+def pbo_from_blocks(
+    blocks: list[np.ndarray], block_len: int, objective: Callable = sharpe, duplicates: int = 0, dropped_rows: int = 0
+) -> PBOResult:
+    """PBO by CSCV from per-block sums, without the time × strategies matrix: what ``pbo`` computes from it.
+
+    ``blocks``: the objective's per-day statistics (``_ADDITIVE``: Sharpe sums r and r², Sortino r and
+    min(r, 0)², ``log_growth`` log(1 + r)) summed over each of S equal blocks of ``block_len`` days, one
+    S × N array per statistic, one column per distinct strategy (``riskon.sweeps.row_fields`` stores them
+    per run). On the same blocks as ``pbo`` cuts a matrix (a single-calendar sweep: every strategy on the
+    same dates) the sums, and so the result, are the same doubles. ``duplicates`` and ``dropped_rows`` are
+    reported as given (identical strategies left out, days before the first block).
+    """
+    if objective not in _ADDITIVE:
+        raise RobustnessError("PBO from block sums needs an objective made of sums: sharpe, sortino or log_growth")
+    stats = [np.asarray(b, dtype="float64") for b in blocks]
+    n_splits, n = stats[0].shape
+    if n_splits < 2 or n_splits % 2:
+        raise RobustnessError(f"n_splits must be an even integer >= 2, got {n_splits}")
+    if n < 2:
+        raise RobustnessError(
+            f"PBO needs at least 2 distinct strategies; all {n + duplicates} runs have identical returns"
+        )
+    if block_len < 2:
+        raise RobustnessError(f"PBO with {n_splits} splits needs at least {2 * n_splits} periods (2 per block)")
+    _, member = _combinations(n_splits)
+    parts = _additive_parts(stats, member, _ADDITIVE[objective][1], n_splits // 2 * block_len)
+    return _result(parts, n_splits, block_len, n, dropped_rows, duplicates)

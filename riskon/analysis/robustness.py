@@ -21,6 +21,7 @@ The standard normal comes from ``statistics.NormalDist`` (no SciPy dependency).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -31,13 +32,24 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from riskon.analysis.overfitting import RETURN_OBJECTIVES, PBOResult, RobustnessError, pbo, sharpe
+from riskon.analysis import robustness_cache
+from riskon.analysis.overfitting import (
+    RETURN_OBJECTIVES,
+    PBOResult,
+    RobustnessError,
+    log_growth,
+    pbo,
+    pbo_from_blocks,
+    sharpe,
+    sortino,
+)
 from riskon.config import parse
 from riskon.metrics import PERIODS, rf_per_bar
 from riskon.runner import config_rate
 from riskon.sweeps.keys import entry_rules
+from riskon.sweeps.row_fields import BLOCK_STATS, N_BLOCKS, moments_of, unpack_blocks
 from riskon.sweeps.spec import apply
-from riskon.sweeps.store import rank_runs, short_name
+from riskon.sweeps.store import short_name
 
 #: The Euler–Mascheroni constant of the False Strategy theorem.
 EULER_GAMMA = 0.5772156649015329
@@ -64,17 +76,7 @@ def moments(returns) -> tuple[float, float, float, int]:
     them by O(1/n). A series without variation (all zeros, or constant) has an undefined Sharpe ratio:
     all three are NaN.
     """
-    r = _clean(returns)
-    n = r.size
-    dev = r - r.mean()
-    m2 = float(np.mean(dev**2))
-    if m2 <= 1e-12 * float(np.mean(r * r)):  # constant within rounding (as ``sharpe`` below)
-        return math.nan, math.nan, math.nan, n
-    sd = math.sqrt(m2 * n / (n - 1))
-    sr = float(r.mean()) / sd
-    skew = float(np.mean(dev**3)) / m2**1.5
-    kurt = float(np.mean(dev**4)) / m2**2
-    return sr, skew, kurt, n
+    return moments_of(_clean(returns))
 
 
 def psr_from_moments(sr: float, n: int, skew: float, kurtosis: float, sr_benchmark: float = 0.0) -> float:
@@ -159,7 +161,7 @@ class SweepRobustness:
     pbo_note: str
     start: pd.Timestamp  # first and last day CSCV used (the common date range of the sweep's runs)
     end: pd.Timestamp
-    per_run: pd.DataFrame = field(repr=False)
+    per_run: pd.DataFrame = field(repr=False, default_factory=lambda: pd.DataFrame(columns=["run_id", "psr", "dsr"]))
     strategy: str = ""  # the rule(s), index and targets the trials share (``strategy_text``)
     n_trial_runs: int = 0  # ok runs behind the distinct trials
     trials_key: str = ""  # ``trials_key`` of the distinct trials the DSR was computed over
@@ -241,16 +243,15 @@ def excess_returns(runs: pd.DataFrame, config_text: str) -> list[np.ndarray]:
     return out
 
 
-def _sweep_and_trials(store, sweep_id: str) -> tuple[str, dict, str, str, pd.DataFrame]:
-    """The sweep's name, spec, strategy key and config text, and its strategy's distinct trials
-    (``Store.trials``: every ok run of that strategy key across sweeps, identical returns once)."""
+def _sweep_info(store, sweep_id: str) -> tuple[str, dict, str, str]:
+    """The sweep's name, spec, strategy key and config text."""
     with store.connect(read_only=True) as con:
         row = con.execute(
             "SELECT name, spec, strategy_key, config_text FROM sweeps WHERE sweep_id = ?", [sweep_id]
         ).fetchone()
     if row is None:
         raise RobustnessError(f"no sweep {sweep_id!r} in {store.path}")
-    return row[0], json.loads(row[1]), row[2], row[3], store.trials(row[2])
+    return row[0], json.loads(row[1]), row[2], row[3]
 
 
 def strategy_text(config_text: str) -> str:
@@ -271,8 +272,8 @@ def strategy_text(config_text: str) -> str:
 def trials_key(fingerprints) -> str:
     """A key for a set of distinct trials: the SHA-256 of their sorted return fingerprints (``Store.trials``).
 
-    Nothing stores a DSR: every report computes it from the store as it is. A caller that keeps one
-    keys it by this, so that another sweep adding trials makes it stale.
+    The store keeps a sweep's robustness under this key (``riskon.analysis.robustness_cache``), so that
+    another sweep adding trials makes it stale.
     """
     return hashlib.sha256(",".join(sorted(str(int(f)) for f in fingerprints)).encode()).hexdigest()[:16]
 
@@ -281,73 +282,156 @@ def _per_day(annual_sharpe) -> float:
     return math.nan if annual_sharpe is None else float(annual_sharpe) / math.sqrt(PERIODS)
 
 
-def sweep_robustness(store, sweep_id: str, n_splits: int = 16) -> SweepRobustness:
-    """PSR(0) and DSR of a stored sweep's best run, and PBO over the sweep's stored daily returns.
+#: A sweep's ok runs with at least two daily returns (the runs its statistics are over).
+_OK = "FROM runs r JOIN sweep_runs l ON l.run_id = r.run_id WHERE l.sweep_id = ? AND r.status = 'ok' AND r.n_days > 1"
+#: The stored block statistics each CSCV objective adds up (``riskon.sweeps.row_fields.BLOCK_STATS``).
+_STATS_OF = {sharpe: ("excess", "excess_sq"), sortino: ("excess", "excess_down_sq"), log_growth: ("log_growth",)}
+
+
+def sweep_robustness(store, sweep_id: str, n_splits: int = 16, per_run: bool = False) -> SweepRobustness:
+    """PSR(0) and DSR of a stored sweep's best run, and PBO over the sweep's runs, from their stored fields.
 
     * Best run: the best ok run by the sweep's own objective and direction (ties: the smallest run id).
     * Trials: the distinct trials of the same strategy (``strategy_key``: index, targets, entry rules)
-      in the store, across sweeps (``Store.trials``): every ok run linked to a sweep of that key, runs
-      with identical daily returns counted once, however many sweeps or run ids share them. The count is
-      read from the store each time (``trials_key`` names the set), so another sweep's trials are in it.
+      in the store, across sweeps (``Store.trials_summary``): every ok run linked to a sweep of that key,
+      runs with identical daily returns (same digest) counted once, however many sweeps or run ids share them.
     * Sharpe variance: sample variance (ddof=1) of those trials' per-day Sharpe ratios (stored annualised
-      Sharpe / sqrt(365)); trials whose Sharpe is undefined (returns that never vary) count but do not
+      Sharpe / sqrt(365)), computed in the database; trials whose Sharpe is undefined count but do not
       enter the variance.
-    * PSR(0) and DSR on the best run's stored returns; PBO by ``pbo`` over the sweep's ok runs, aligned
-      on dates (the common date range of all runs), scored by the sweep's objective when it is a
-      function of daily returns (sharpe, sortino, cagr, total_return), else by Sharpe (``pbo_objective``);
-      ``pbo`` shares exact in-sample ties, so the order of the runs does not matter.
+    * PSR(0) and DSR from the best run's stored moments of its excess returns (``row_fields``).
+    * PBO by CSCV scored by the sweep's objective when it is a function of daily returns (sharpe, sortino,
+      cagr, total_return), else by Sharpe (``pbo_objective``). When every run has the same dates and
+      ``n_splits`` is the stored ``N_BLOCKS``, from the stored per-block sums (``pbo_from_blocks``, streamed
+      from the database, one S × N array per statistic): the same doubles as ``pbo`` on the returns matrix.
+      Otherwise (other split counts, runs over different date ranges) the runs' returns are rebuilt and
+      ``pbo`` runs on their common dates, as before the store kept sums.
+
+    The result is stored in the store, keyed by the trials and the sweep's ok runs (``robustness_cache``),
+    and read back until they change. ``per_run`` adds each ok run's PSR(0) and DSR (``per_run``).
     """
-    name, spec, _key, config_text, trials = _sweep_and_trials(store, sweep_id)
+    name, spec, key, config_text = _sweep_info(store, sweep_id)
     objective, direction = spec.get("objective", "sharpe"), spec.get("direction", "maximize")
-    runs = store.runs(sweep_id, with_returns=True)
-    ok = runs[runs["status"] == "ok"] if len(runs) else runs
-    ok = ok[ok["returns"].map(lambda r: r is not None and len(r) > 1)] if len(ok) else ok
-    if len(ok) < 2:
-        raise RobustnessError(f"sweep {name!r} has {len(ok)} ok run(s) with stored returns; need at least 2")
-    ranked = rank_runs(ok.dropna(subset=[objective]), objective, direction)
-    if ranked.empty:
-        raise RobustnessError(f"no run of sweep {name!r} has a {objective} value")
-    excess = pd.Series(excess_returns(ok, config_text), index=ok.index, dtype=object)
-    best = ranked.iloc[0]
-    sr, skew, kurt, n_obs = moments(excess[ranked.index[0]])
-    n_trials = len(trials)
-    trial_sr = np.array([_per_day(v) for v in trials["sharpe"]], dtype="float64")
-    trial_sr = trial_sr[np.isfinite(trial_sr)]
-    var = float(np.var(trial_sr, ddof=1)) if trial_sr.size > 1 else math.nan
+    n_trials, n_trial_runs, var, tkey = store.trials_summary(key)
+    with store.connect(read_only=True) as con:
+        n_ok, n_dates = con.execute(f"SELECT count(*), count(DISTINCT (r.returns_start, r.n_days)) {_OK}",
+                                    [sweep_id]).fetchone()  # fmt: skip
+    if n_ok < 2:
+        raise RobustnessError(f"sweep {name!r} has {n_ok} ok run(s) with stored returns; need at least 2")
     sr_star = expected_max_sharpe(n_trials, var) if not math.isnan(var) else math.nan
-    psr = psr_from_moments(sr, n_obs, skew, kurt, 0.0)
-    dsr = psr_from_moments(sr, n_obs, skew, kurt, sr_star)
+    cache_key = f"{tkey}:{n_ok}"
+    hit = robustness_cache.load(store, sweep_id, n_splits, cache_key)
+    if hit is None:
+        fields, cscv = _compute(store, sweep_id, name, objective, direction, n_splits, config_text, n_dates, sr_star)
+        robustness_cache.save(store, sweep_id, n_splits, cache_key, fields, cscv)
+    else:
+        fields, cscv = hit
+    res = SweepRobustness(
+        sweep_id=sweep_id, name=name, objective=objective, direction=direction, n_ok=n_ok, n_trials=n_trials,
+        sr_variance=var, sr_star=sr_star, cscv=cscv, strategy=strategy_text(config_text), n_trial_runs=n_trial_runs,
+        trials_key=tkey, **fields,
+    )  # fmt: skip
+    if not per_run:
+        return res
+    with store.connect(read_only=True) as con:
+        rows = con.execute(f"SELECT r.run_id, r.sr_day, r.skew, r.kurt, r.n_days {_OK} ORDER BY r.run_id",
+                           [sweep_id]).fetchall()  # fmt: skip
+    table = pd.DataFrame(
+        [{"run_id": rid, "psr": psr_from_moments(*_m(s, k, g3, g4), 0.0), "dsr": psr_from_moments(*_m(s, k, g3, g4),
+          sr_star)} for rid, s, g3, g4, k in rows],
+        columns=["run_id", "psr", "dsr"],
+    )  # fmt: skip
+    return dataclasses.replace(res, per_run=table)
 
-    per_run = []
-    for r in ok.assign(returns=excess).itertuples():
-        s, g3, g4, k = moments(r.returns)
-        per_run.append({"run_id": r.run_id, "psr": psr_from_moments(s, k, g3, g4, 0.0),
-                        "dsr": psr_from_moments(s, k, g3, g4, sr_star)})  # fmt: skip
 
+def _m(sr, n, skew, kurt) -> tuple[float, int, float, float]:
+    """Stored moments (NULL as NaN) in ``psr_from_moments``' order."""
+
+    def num(v) -> float:
+        return math.nan if v is None else float(v)
+
+    return num(sr), int(n), num(skew), num(kurt)
+
+
+def _compute(store, sweep_id, name, objective, direction, n_splits, config_text, n_dates, sr_star) -> tuple:
+    """The fields of ``SweepRobustness`` that depend on the sweep's runs, and its CSCV result."""
+    order = "ASC" if direction == "minimize" else "DESC"
+    with store.connect(read_only=True) as con:
+        best = con.execute(
+            f"SELECT r.run_id, r.params, r.sr_day, r.skew, r.kurt, r.n_days {_OK} AND r.{objective} IS NOT NULL "
+            f"AND NOT isnan(r.{objective}) ORDER BY r.{objective} {order}, r.run_id LIMIT 1",
+            [sweep_id],
+        ).fetchone()
+    if best is None:
+        raise RobustnessError(f"no run of sweep {name!r} has a {objective} value")
+    run_id, params_json, *mom = best
+    sr, n_obs, skew, kurt = _m(*mom[:1], mom[3], *mom[1:3])
     if objective in RETURN_OBJECTIVES and direction == "maximize":
         pbo_objective, fn = objective, RETURN_OBJECTIVES[objective]
     else:
         pbo_objective, fn = "sharpe", sharpe
-    # Sharpe and Sortino score excess returns (as the stored metrics); growth scores the returns themselves
+    try:
+        if n_splits == N_BLOCKS and n_dates == 1:
+            cscv, start, end = _streamed_cscv(store, sweep_id, fn, n_splits)
+        else:
+            try:
+                cscv, start, end = _rebuilt_cscv(store, sweep_id, fn, n_splits, config_text, pbo_objective)
+            except RobustnessError:
+                raise
+            except (ValueError, RuntimeError) as e:  # ConfigError, DataError, StoreError: not rebuildable
+                reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+                raise RobustnessError(
+                    f"with {n_splits} splits or runs over different dates CSCV needs the runs' returns rebuilt, "
+                    f"and they could not be: {reason}"
+                ) from None
+        note = ""
+    except RobustnessError as e:
+        cscv, note, start, end = None, str(e), pd.NaT, pd.NaT
+    raw = json.loads(params_json)
+    fields = {
+        "best_run_id": str(run_id), "best_params": {short_name(k, list(raw)): v for k, v in raw.items()},
+        "n_obs": n_obs, "sharpe_day": sr, "skew": skew, "kurtosis": kurt, "psr": psr_from_moments(sr, n_obs, skew,
+        kurt, 0.0), "dsr": psr_from_moments(sr, n_obs, skew, kurt, sr_star), "pbo_objective": pbo_objective,
+        "pbo_note": note, "start": start, "end": end,
+    }  # fmt: skip
+    return fields, cscv
+
+
+def _streamed_cscv(store, sweep_id: str, fn, n_splits: int) -> tuple[PBOResult, pd.Timestamp, pd.Timestamp]:
+    """CSCV from the stored block sums of the sweep's distinct runs (one calendar), read a batch at a time."""
+    want = [BLOCK_STATS.index(k) for k in _STATS_OF[fn]]
+    with store.connect(read_only=True) as con:
+        n_ok, start, n_days, missing = con.execute(
+            f"SELECT count(*), min(r.returns_start), min(r.n_days), count(*) FILTER (WHERE r.blocks IS NULL) {_OK}",
+            [sweep_id],
+        ).fetchone()
+        if missing:
+            raise RobustnessError(
+                f"PBO with {n_splits} splits needs at least {2 * n_splits} periods (2 per block) with every "
+                f"strategy present, got {n_days}; use fewer splits"
+            )
+        con.execute(f"SELECT any_value(r.blocks) AS blocks {_OK} GROUP BY r.digest, r.blocks", [sweep_id])
+        parts = []  # a batch of distinct runs at a time: only the objective's statistics are kept
+        while batch := con.fetchmany(65_536):
+            parts.append(unpack_blocks([b for (b,) in batch], n_splits)[:, want, :].copy())
+    stacked = np.concatenate(parts) if parts else np.empty((0, len(want), n_splits))
+    blocks = [np.ascontiguousarray(stacked[:, k, :].T) for k in range(len(want))]  # each S × N
+    block = int(n_days) // n_splits
+    skip = int(n_days) - block * n_splits
+    cscv = pbo_from_blocks(blocks, block, fn, duplicates=int(n_ok) - stacked.shape[0], dropped_rows=skip)
+    first = pd.Timestamp(start).normalize()
+    return cscv, first + pd.Timedelta(days=skip), first + pd.Timedelta(days=int(n_days) - 1)
+
+
+def _rebuilt_cscv(store, sweep_id, fn, n_splits, config_text, pbo_objective) -> tuple:
+    """CSCV over the runs' rebuilt returns on their common dates (other split counts, several date ranges)."""
+    runs = store.runs(sweep_id)
+    ok = runs[(runs["status"] == "ok") & (runs["n_days"] > 1)].copy()
+    ok["returns"] = store.rebuilt_returns(ok.to_dict("records"))
+    excess = pd.Series(excess_returns(ok, config_text), index=ok.index, dtype=object)
     frame = returns_matrix(ok.assign(returns=excess) if pbo_objective in ("sharpe", "sortino") else ok)
     common = frame.dropna()
-    try:
-        cscv, note = pbo(common, n_splits=n_splits, objective=fn), ""
-    except RobustnessError as e:
-        cscv, note = None, str(e)
-    raw = json.loads(best["params"])
-    params = {short_name(k, list(raw)): v for k, v in raw.items()}  # the names the results table uses
-    used = cscv.n_periods if cscv is not None else len(common)  # CSCV drops the oldest T mod S days
-    start = common.index[len(common) - used] if used else pd.NaT
-    return SweepRobustness(
-        sweep_id=sweep_id, name=name, objective=objective, direction=direction, n_ok=len(ok),
-        best_run_id=str(best["run_id"]), best_params=params, n_obs=n_obs, sharpe_day=sr, skew=skew,
-        kurtosis=kurt, n_trials=n_trials, sr_variance=var, sr_star=sr_star, psr=psr, dsr=dsr, cscv=cscv,
-        pbo_objective=pbo_objective, pbo_note=note,
-        start=start, end=common.index[-1] if len(common) else pd.NaT,
-        per_run=pd.DataFrame(per_run, columns=["run_id", "psr", "dsr"]), strategy=strategy_text(config_text),
-        n_trial_runs=int(trials["runs"].sum()), trials_key=trials_key(trials["fingerprint"]),
-    )  # fmt: skip
+    cscv = pbo(common, n_splits=n_splits, objective=fn)
+    return cscv, common.index[len(common) - cscv.n_periods], common.index[-1]
 
 
 def summary_lines(res: SweepRobustness) -> list[str]:

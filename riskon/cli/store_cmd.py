@@ -104,3 +104,22 @@ def dropped_lines(done: Dropped) -> list[str]:
 
 def _n(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+@app.command("migrate")
+def migrate_cmd(db: Path = typer.Option(DEFAULT_DB, help="DuckDB results store.")) -> None:
+    """Convert a store written by an older riskon (daily returns per run) to this riskon's compact layout."""
+    # the config and rates stack loads only when a store is migrated
+    from riskon.sweeps.migrate import migrate
+
+    if not Path(db).exists():
+        raise typer.BadParameter(f"no results database at {db}", param_hint="--db")
+    done = migrate(db)
+    if done.backup is None:
+        console().print(f"{db}: already store layout {done.found}; nothing to do", highlight=False)
+        return
+    console().print(
+        f"{db}: converted {_n(done.runs, 'run')} from store layout {done.found}: {done.bytes_before:,} -> "
+        f"{done.bytes_after:,} bytes; the old file is kept as {done.backup} (delete it when done)",
+        highlight=False,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,7 @@ from riskon.pages.paths import inside, safe_name
 from riskon.sweeps import query
 from riskon.sweeps.dask_security import tls_files
 from riskon.sweeps.spec import MAX_COMBINATIONS
-from riskon.sweeps.store import DEFAULT_DB, Store, rank_runs
+from riskon.sweeps.store import DEFAULT_DB, FIELD_COLS, Store, rank_runs
 
 if TYPE_CHECKING:
     from riskon.analysis.walk_forward import WalkForwardResult
@@ -28,7 +29,7 @@ def runs_table(df: pd.DataFrame, title: str, metrics: list[str]) -> Table:
     """Runs with their parameters and chosen metrics."""
     table = Table(title=title)
     skip = {"sweep_id", "params", "status", "error", "seconds", "finished", "worker", "returns_start", "engine",
-            "bench_id", *METRICS}  # fmt: skip
+            "bench_id", *METRICS, *FIELD_COLS}  # fmt: skip
     params = [c for c in df.columns if c not in skip and c != "run_id"]
     for col in ["run_id", *params, *metrics]:
         table.add_column(col, justify="left" if col == "run_id" else "right")
@@ -178,10 +179,13 @@ def results_cmd(
         info = store.find_sweep(sweep)
     except (KeyError, FileNotFoundError) as e:
         raise typer.BadParameter(str(e).strip("'\""), param_hint="SWEEP") from None
-    df = store.runs(info["sweep_id"])
-    if where is not None:
-        df = query.filter_runs(df, where)  # parsed into a tree and evaluated on the table: never SQL
-    df = rank_runs(df, sort, "minimize" if ascending else "maximize")
+    if where is None and not export:  # a top-N query: ranked in the database, only those rows read
+        df = store.top(info["sweep_id"], sort, ascending=ascending, n=top)
+    else:
+        df = store.runs(info["sweep_id"])  # stored fields only: no run's returns
+        if where is not None:
+            df = query.filter_runs(df, where)  # parsed into a tree and evaluated on the table: never SQL
+        df = rank_runs(df, sort, "minimize" if ascending else "maximize")
     out = console()
     # a stored sweep name is sanitised and kept inside runs/exports (riskon.pages.paths)
     path = (out_path or inside(EXPORTS_DIR, safe_name(info["name"], suffix=f".{export}"))) if export else None
@@ -190,7 +194,7 @@ def results_cmd(
         skipped = f"the sweep has {info['ok']} ok run(s); PSR, DSR and PBO need at least 2"
     else:
         try:
-            robust = sweep_robustness(store, info["sweep_id"], n_splits=splits)
+            robust = sweep_robustness(store, info["sweep_id"], n_splits=splits, per_run=bool(path))
         except RobustnessError as e:
             skipped = str(e)
     if path is not None:
@@ -213,10 +217,15 @@ def results_cmd(
 
 def _walkforward_block(store: Store, sweep_id: str) -> list[str]:
     """The walk-forward lines of ``riskon results``: none without a ``[walkforward]`` table, one when it fails."""
+    try:  # most sweeps have no [walkforward] table: answered without loading the walk-forward's stack
+        if "walkforward" not in tomllib.loads(store.sweep_row(sweep_id)["config_text"] or ""):
+            return []
+    except tomllib.TOMLDecodeError:
+        return []
     # the API loads on first use (keeps `import riskon` light)
     from feeds.errors import DataError
+    from riskon.analysis.walk_forward import stored_walkforward
     from riskon.config import ConfigError
-    from riskon.pages.sweep_page import stored_walkforward
 
     try:
         res = stored_walkforward(store, sweep_id)

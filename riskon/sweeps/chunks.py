@@ -4,10 +4,12 @@
 then hands the combinations here. The driver groups them by data/rule setting and costs, and builds
 each setting's bars, market arrays and buy-and-hold returns once (``plan``). A task is a chunk of up to
 a few hundred parameter rows plus those arrays; a worker (``evaluate_chunk``) calls the numba kernel
-once per row and computes the returns and every metric with the same NumPy and pandas reductions that
-``riskon.runner.run_prepared`` + ``riskon.metrics`` apply to the trades, fills and returns tables (the
-returns metrics for blocks of runs at once, each row reduced exactly as a lone series would be), so the
-stored values are bit for bit those of ``riskon run --engine fast``; the tests hold them equal. No
+once per row, then one compiled pass (``strategies.faststats.run_stats``) for the daily returns, the
+six return metrics' reductions and the trade statistics: NumPy's own order of operations written out
+(pairwise sums, sequential products), so the stored values are bit for bit those ``riskon.metrics``
+and ``riskon.runner.run_prepared`` give ``riskon run --engine fast``; the tests hold them equal, and a
+worker checks it once (``_compiled_exact``) before trusting the pass. A basket's trade statistics (a
+position of several legs) come from the NumPy/pandas reference (``riskon.sweeps.lean_metrics``). No
 config is parsed and no pandas table is built per run (pandas loads in a worker only for baskets), and
 a worker never imports backtrader.
 """
@@ -25,18 +27,18 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from riskon.sweeps.lean_metrics import (
+    accounting_error,
+    metrics_from_stats,
+    returns_block,
+    returns_metrics,
+    returns_metrics_block,
+    trade_metrics_of_records,
+)
 from strategies import fastsim
 
 #: Most combinations per task (a task carries its market arrays; results come back as one block).
 CHUNK = 256
-# _trade_metrics reads trade records by column number: the layout of strategies.fastsim, checked here
-_LAYOUT = (fastsim._POS, fastsim._COIN, fastsim._ENTRY, fastsim._EPX, fastsim._SIZE, fastsim._EFEE, fastsim._EXIT,
-           fastsim._XPX, fastsim._XFEE, fastsim._REASON)  # fmt: skip
-assert _LAYOUT == (0, 1, 4, 5, 6, 7, 9, 10, 11, 12), "update _trade_metrics to strategies.fastsim's record layout"
-#: Runs whose returns metrics are computed together (their temporaries stay in the CPU cache: ~1.6x faster)
-_BLOCK = 32
-#: Metric formulas' constant (riskon.metrics.PERIODS; repeated so a worker needs no pandas import).
-PERIODS = 365
 
 
 @dataclass(frozen=True)
@@ -138,10 +140,20 @@ def plan(tasks: list[tuple[dict, object, str]], frames: dict, sweep_id: str, siz
 
 
 # -- the worker side ----------------------------------------------------------------------
+_NO_RF = np.empty(0)  # run_stats' "no risk-free rate"
+
+
 def evaluate_chunk(chunk: Chunk) -> list[dict]:
-    """Run every combination of a chunk; each becomes a store row (status 'error' for a failed one)."""
+    """Run every combination of a chunk; each becomes a store row (status 'error' for a failed one).
+
+    Per combination: the simulator (``strategies.fastsim``), then ``strategies.faststats.run_stats``, one
+    compiled pass for the daily returns, the return statistics and (one leg per position) the trade
+    statistics, NumPy's reductions written out; a basket's trade statistics come from
+    ``lean_metrics.trade_metrics_of_records``.
+    """
     # numba loads only for the fast engine
     from strategies.fastsim import _NCOL, _simulate
+    from strategies.faststats import run_stats
 
     t0 = time.perf_counter()
     worker = f"{os.getpid()}"
@@ -156,34 +168,87 @@ def evaluate_chunk(chunk: Chunk) -> list[dict]:
     mk = chunk.market
     closes = mk.args[1]
     n_coins, n = closes.shape
-    m = len(chunk.items)
-    equity = np.empty((m, n))
-    rec = np.full((n * n_coins // 2 + n_coins + 1, _NCOL), np.nan)
+    n_rec = n * n_coins // 2 + n_coins + 1
+    eq = np.empty(n)
+    rec = np.full((n_rec, _NCOL), np.nan)
+    block = np.empty((len(chunk.items), n))  # every ok run's returns, one row each: sent and stored as one buffer
+    scratch = np.empty((3, max(n, 2 * n_rec)))
+    mask = np.empty(n, dtype=np.bool_)
+    st = np.empty(15)
+    last_close = np.ascontiguousarray(closes[:, n - 1]) if n else np.empty(n_coins)
+    rf = _NO_RF if mk.rf is None else np.require(mk.rf, np.float64, "CW")  # one compiled signature for all
+    exact = _compiled_exact()
     rows = []
     ok = []
-    for i, (rid, params, pargs) in enumerate(chunk.items):
-        eq = equity[i]
+    for rid, params, pargs in chunk.items:
         nrec = _simulate(*mk.args, *pargs, eq, rec)[0]
-        row = {**base, "run_id": rid, "params": params}
-        nan_at = -1
-        if np.isnan(eq.sum()):  # cheap test first; +inf and -inf together sum to NaN too
-            where = np.flatnonzero(np.isnan(eq))
-            nan_at = int(where[0]) if where.size else -1
-        t = _trade_metrics(rec[:nrec], nan_at, closes, mk.times_us, pargs[10], mk.name)
-        if isinstance(t, str):
-            row.update(status="error", error=t, returns=None, bench=None)
+        out = block[len(ok)]
+        run_stats(eq, pargs[12], rf, rec, nrec, last_close, mk.times_us, pargs[10], out, scratch, mask, st)
+        growth, mean, sd, down_sq, dd, nan_at, basket, fees, expected = st[:9].tolist()
+        if basket:
+            t = trade_metrics_of_records(rec[:nrec], int(nan_at), closes, mk.times_us, pargs[10], mk.name)
         else:
-            row.update(t, status="ok", error=None, returns_start=mk.returns_start, bench=mk.bench)
-            ok.append(i)
-        rows.append(row)
-    block = np.empty((len(ok), n))  # every ok run's returns, one row each: sent and stored as one buffer
-    for start in range(0, len(ok), _BLOCK):  # returns and their metrics, a cache-sized block of runs at a time
-        part = ok[start : start + _BLOCK]
-        cash = np.array([chunk.items[i][2][12] for i in part])
-        returns = returns_block(equity[part], cash, out=block[start : start + len(part)])
-        for i, r, stats in zip(part, returns, returns_metrics_block(returns, mk.rf), strict=True):
-            rows[i].update(stats, returns=r)
-    return ChunkRows(_stamp(rows, t0), block, ok)
+            error = accounting_error(fees, expected, int(nan_at), mk.times_us, mk.name)
+            t = error if error is not None else _trades_from_stats(st, nrec, n, fees)
+        if isinstance(t, str):
+            rows.append({**base, "run_id": rid, "params": params, "status": "error", "error": t, "returns": None,
+                         "bench": None})  # fmt: skip
+            continue
+        if exact and n:
+            stats = metrics_from_stats((growth, mean, sd, down_sq, dd), n)
+        else:  # this NumPy sums in another order than run_stats: its own reductions, as riskon.metrics
+            stats = returns_metrics_block(out[None, :], mk.rf)[0]
+        ok.append(len(rows))
+        rows.append(ok_row(base, rid, params, t, stats, out, mk))
+    return ChunkRows(_stamp(rows, t0), block[: len(ok)], ok)
+
+
+def ok_row(base: dict, rid: str, params: str, trades: dict, stats: dict, returns: np.ndarray, mk: Market) -> dict:
+    """The store row of a finished run: its twelve metrics, daily returns and the market's buy-and-hold returns."""
+    # rf: for the store's row_fields (riskon.sweeps.row_fields)
+    return {**base, "run_id": rid, "params": params, **trades, **stats, "status": "ok", "error": None,
+            "returns_start": mk.returns_start, "bench": mk.bench, "returns": returns, "rf": mk.rf}  # fmt: skip
+
+
+_EXACT: list[bool] = []
+
+
+def _compiled_exact() -> bool:
+    """Whether ``run_stats`` gives NumPy's doubles here (checked once per process on a fixed random run).
+
+    The compiled pass writes out NumPy's order of operations; a NumPy that summed in another order would
+    fail this check, and the chunks then take NumPy's own reductions (slower, still the same doubles).
+    """
+    if not _EXACT:
+        # numba loads only for the fast engine
+        from strategies.faststats import run_stats
+
+        rng = np.random.default_rng(19)
+        n = 1031
+        equity = 1e5 * np.cumprod(1.0 + rng.normal(0.0, 0.02, n) * (rng.random(n) < 0.7))
+        rf = rng.normal(1e-4, 1e-5, n)
+        st = np.empty(15)
+        out = np.empty(n)
+        rec = np.empty((1, fastsim._NCOL))
+        run_stats(equity, 1e5, rf, rec, 0, np.ones(1), np.zeros(n, np.int64), 0.0, out, np.empty((3, n)),
+                  np.empty(n, np.bool_), st)  # fmt: skip
+        returns = returns_block(equity[None, :], np.array([1e5]))
+        want = returns_metrics_block(returns, rf)[0]
+        got = metrics_from_stats(tuple(st[:5].tolist()), n)
+        _EXACT.append(np.array_equal(out, returns[0]) and all(got[k] == want[k] for k in want))
+    return _EXACT[0]
+
+
+def _trades_from_stats(st: np.ndarray, nrec: int, n: int, fees: float) -> dict:
+    """``trade_metrics_of_records``' values from ``run_stats``' slots (Python floats: the same scalar arithmetic)."""
+    if nrec == 0:
+        return {"exposure": 0.0, "trades": 0.0, "win_rate": math.nan, "profit_factor": math.nan,
+                "avg_hold_days": math.nan, "fees": fees}  # fmt: skip
+    held, n_pos, won, wins, losses, hold = st[9:15].tolist()
+    return {
+        "exposure": int(held) / n, "trades": n_pos, "win_rate": int(won) / int(n_pos),
+        "profit_factor": float(wins / losses) if losses > 0 else math.inf, "avg_hold_days": hold, "fees": fees,
+    }  # fmt: skip
 
 
 class ChunkRows(list):
@@ -221,160 +286,15 @@ def _stamp(rows: list[dict], t0: float) -> list[dict]:
     return rows
 
 
-def returns_block(equity: np.ndarray, cash: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """Daily returns of many equity curves (one per row), each first bar against its starting cash.
-
-    ``strategies.backtest.equity_returns`` row by row: the same division, so the same doubles. ``out``
-    receives them when given.
-    """
-    prev = np.empty_like(equity)
-    prev[:, 0] = cash
-    prev[:, 1:] = equity[:, :-1]
-    out = np.divide(equity, prev, out=out)
-    out -= 1.0
-    return out
-
-
-def returns_metrics_block(returns: np.ndarray, rf: np.ndarray | None = None) -> list[dict[str, float]]:
-    """``riskon.metrics.returns_metrics`` of every row of a block of daily returns, in excess of ``rf``.
-
-    ``rf``: the risk-free asset's return over each bar (``riskon.metrics.rf_per_bar``), the same for
-    every row; None is a rate of 0. Sharpe and Sortino use ``returns - rf``, as ``returns_metrics`` does.
-
-    The same NumPy reductions taken along the rows: a reduction over the last axis of a C-contiguous
-    array runs NumPy's 1-D loop on each row (pairwise sums, sequential products), so every value is the
-    double ``returns_metrics`` gives for that row alone; the tests hold them equal.
-    """
-    m, n = returns.shape
-    if n == 0:
-        return [dict.fromkeys(_RETURN_METRICS, math.nan) for _ in range(m)]
-    gross = 1.0 + returns
-    growth = np.prod(gross, axis=1)
-    excess = returns if rf is None else returns - rf
-    mean = excess.mean(axis=1)
-    sd = excess.std(axis=1, ddof=1) if n > 1 else np.full(m, np.nan)
-    down_sq = (np.minimum(excess, 0.0) ** 2).sum(axis=1)
-    wealth = np.empty((m, n + 1))
-    wealth[:, 0] = 1.0
-    np.cumprod(gross, axis=1, out=wealth[:, 1:])
-    dd = (wealth / np.maximum.accumulate(wealth, axis=1) - 1.0).min(axis=1)
-    return [_metrics_from_stats(st, n) for st in zip(growth.tolist(), mean.tolist(), sd.tolist(),
-                                                      down_sq.tolist(), dd.tolist(), strict=True)]  # fmt: skip
-
-
-_RETURN_METRICS = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "calmar")
-
-
-def _metrics_from_stats(st: tuple[float, ...], n: int) -> dict[str, float]:
-    """returns_metrics' scalar formulas on a row's reductions (Python floats, as there)."""
-    growth, mean, sd, down_sq, d = st
-    cagr = growth ** (PERIODS / n) - 1.0 if growth > 0 else -1.0
-    downside = math.sqrt(down_sq / n)
-    root = math.sqrt(PERIODS)
-    return {
-        "total_return": growth - 1.0,
-        "cagr": cagr,
-        "sharpe": mean / sd * root if sd and sd > 0 else math.nan,
-        "sortino": mean / downside * root if downside > 0 else math.nan,
-        "max_drawdown": d,
-        "calmar": cagr / abs(d) if d < 0 else math.nan,
-    }
-
-
-def returns_metrics(
-    equity: np.ndarray, cash: float, rf: np.ndarray | None = None
-) -> tuple[np.ndarray, dict[str, float]]:
-    """One equity curve's returns and ``riskon.metrics.returns_metrics`` of them (in excess of ``rf``), bit for bit."""
-    returns = returns_block(np.asarray(equity, dtype=np.float64)[None, :], np.array([float(cash)]))
-    return returns[0], returns_metrics_block(returns, rf)[0]
-
-
-def _us_to_days(dt: np.ndarray) -> np.ndarray:
-    # pandas' Timedelta.total_seconds at microsecond resolution (whole seconds + the remainder), then days
-    return (dt // 1_000_000 + (dt % 1_000_000) / 1_000_000) / 86400.0
-
-
-def _trade_metrics(rec, nan_at: int, closes, times_us, fee: float, name: str) -> dict | str:
-    """Exposure, trade statistics and fees of one run from its trade records, or the accounting error it fails.
-
-    What ``run_prepared`` computes on the trades and fills tables, with the same NumPy/pandas reductions:
-    a position is the legs of one entry (its pnl their pandas groupby sum), fees and turnover are summed
-    over the fills in fill order (each leg's entry, then its exit). ``nan_at`` is the first bar whose
-    equity is NaN, or -1.
-    """
-    n = closes.shape[1]
-    nrec = len(rec)
-    fees = expected = 0.0
-    if nrec:
-        is_open = rec[:, 12] == fastsim._R_OPEN
-        size, epx, efee = rec[:, 6], rec[:, 5], rec[:, 7]
-        any_open = bool(is_open.any())
-        if any_open:
-            xpx = np.where(is_open, closes[rec[:, 1].astype(np.int64), n - 1], rec[:, 10])
-            xfee = np.where(is_open, 0.0, rec[:, 11])
-        else:
-            xpx, xfee = rec[:, 10], rec[:, 11]
-        # fills in the trades' order: every leg's entry, then its exit unless it is still open
-        fill = np.empty((2, nrec, 2))
-        fill[0, :, 0] = efee
-        fill[0, :, 1] = xfee
-        fill[1, :, 0] = epx * size
-        fill[1, :, 1] = xpx * size
-        fill = fill.reshape(2, 2 * nrec)
-        if any_open:
-            keep = np.ones((nrec, 2), dtype=bool)
-            keep[:, 1] = ~is_open
-            fill = fill[:, keep.ravel()]
-        fees = float(fill[0].sum())
-        expected = fee * float(fill[1].sum())
-    problems = []
-    if not abs(fees - expected) <= 1e-9 + 1e-9 * abs(expected):  # np.isclose(rtol=1e-9, atol=1e-9)
-        problems.append(f"fees {fees} != fee rate x turnover {expected}")
-    if nan_at >= 0:
-        problems.append(f"equity is NaN on {str(np.datetime64(int(times_us[nan_at]), 'us'))[:10]}")
-    if problems:
-        return f"RuntimeError: {name}: accounting check failed: {'; '.join(problems)}"
-    if nrec == 0:
-        return {"exposure": 0.0, "trades": 0.0, "win_rate": math.nan, "profit_factor": math.nan,
-                "avg_hold_days": math.nan, "fees": fees}  # fmt: skip
-    leg_pnl = size * xpx - xfee - size * epx - efee
-    entry = rec[:, 4].astype(np.int64)
-    exit_bar = rec[:, 9].astype(np.int64) if not any_open else np.where(is_open, n - 1, rec[:, 9]).astype(np.int64)
-    pos = rec[:, 0]
-    if nrec > 1 and (pos[1:] == pos[:-1]).any():  # a basket: positions of several legs
-        import pandas as pd  # fast workers start without pandas: only baskets need it
-
-        g = pd.DataFrame({"pos": pos, "pnl": leg_pnl, "entry": entry, "exit": exit_bar, "open": is_open})
-        g = g.groupby("pos", sort=True).agg(pnl=("pnl", "sum"), entry=("entry", "min"), exit=("exit", "max"),
-                                            open=("open", "any"))  # fmt: skip
-        pnl, entry, exit_bar, is_open = (g[c].to_numpy() for c in ("pnl", "entry", "exit", "open"))
-    else:
-        pnl = 0.0 + leg_pnl  # a one-leg group sum
-    stop = exit_bar + is_open  # held from the entry fill bar up to (not including) the exit fill bar
-    if len(entry) == 1 or (entry[1:] >= stop[:-1]).all():  # positions follow one another: count their bars
-        held = int((stop - entry).sum())
-    else:
-        mask = np.zeros(n, dtype=bool)
-        for a_, b_ in zip(entry.tolist(), stop.tolist(), strict=True):
-            mask[a_:b_] = True
-        held = int(mask.sum())
-    n_pos = len(pnl)
-    won = pnl > 0
-    wins, losses = pnl[won].sum(), -pnl[pnl < 0].sum()
-    hold = _us_to_days(times_us[exit_bar] - times_us[entry])
-    return {
-        "exposure": held / n, "trades": float(n_pos), "win_rate": int(won.sum()) / n_pos,
-        "profit_factor": float(wins / losses) if losses > 0 else math.inf, "avg_hold_days": float(hold.mean()),
-        "fees": fees,
-    }  # fmt: skip
-
-
 def warm_up() -> None:
     """Compile the kernel (or load it from numba's cache)."""
     # numba loads only for the fast engine
     from strategies.fastsim import warm_up as warm_kernel
+    from strategies.faststats import warm_up as warm_stats
 
     warm_kernel()
+    warm_stats()
+    _compiled_exact()
 
 
 # -- the driver side ----------------------------------------------------------------------

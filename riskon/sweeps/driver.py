@@ -115,6 +115,7 @@ def evaluate(overrides: dict, rid: str, sweep_id: str, cfg: RunConfig | None = N
             returns_start=res.returns.index[0].tz_convert(None),
             returns=res.returns.to_numpy(dtype="float64"),
             bench=res.benchmark_returns.to_numpy(dtype="float64"),
+            rf=res.rf if res.rf.any() else None,  # the store's row_fields (riskon.sweeps.row_fields)
         )
     except Exception as e:  # a failing combination is recorded, the sweep goes on
         error = str(e) if isinstance(e, _SettingFailed) else f"{type(e).__name__}: {e}".splitlines()[0][:500]

@@ -1,4 +1,12 @@
-"""The DuckDB results store: sweeps, runs (params, metrics, status, timings) and daily returns.
+"""The DuckDB results store: sweeps, and runs (params, metrics, status, timings, what the statistics need).
+
+Layout 3 keeps no run's daily returns: a run is deterministic, so its returns are rebuilt on demand
+(``riskon.sweeps.rebuild``, checked against the data fingerprints, the code and the stored ``digest``),
+and each run row holds what the statistics over many runs need instead (``riskon.sweeps.row_fields``):
+the digest, the moments of its excess returns and per-block sums for CSCV. A row is ~0.5 KB, and a sweep's
+rows are stored in row groups of ``ROW_GROUP_SIZE`` per committed batch, so every query reads only the
+columns and row groups it needs and nothing loads a sweep as one table. Older layouts are converted by
+``riskon store migrate`` (``riskon.sweeps.migrate``).
 
 DuckDB lets one process open a file at a time, even read-only. The store
 therefore never holds the database: every write opens it, commits one batch in
@@ -12,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import random
 import time
@@ -22,8 +31,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from riskon.metrics import METRICS
+from riskon.metrics import METRICS, PERIODS
 from riskon.sweeps import locks
+from riskon.sweeps.arrow_lists import _list_array
+from riskon.sweeps.row_fields import row_fields
+from riskon.sweeps.store_errors import StoreBusy, StoreError
 
 DEFAULT_DB = Path("runs") / "riskon.duckdb"
 #: Seconds to keep retrying while another process holds the database.
@@ -40,75 +52,24 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY, sweep_id VARCHAR, params VARCHAR, status VARCHAR, error VARCHAR,
     {_METRIC_COLS},
     seconds DOUBLE, finished TIMESTAMP, worker VARCHAR, engine VARCHAR,
-    returns_start TIMESTAMP, returns DOUBLE[], bench_id VARCHAR
+    returns_start TIMESTAMP, bench_id VARCHAR,
+    n_days INTEGER, digest BIGINT, sr_day DOUBLE, skew DOUBLE, kurt DOUBLE, blocks BLOB
 );
 CREATE TABLE IF NOT EXISTS benchmarks (bench_id VARCHAR PRIMARY KEY, returns DOUBLE[]);
 CREATE TABLE IF NOT EXISTS sweep_runs (sweep_id VARCHAR, run_id VARCHAR, PRIMARY KEY (sweep_id, run_id));
 CREATE TABLE IF NOT EXISTS store_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
 ALTER TABLE sweeps ADD COLUMN IF NOT EXISTS lookahead VARCHAR;
 ALTER TABLE sweeps ADD COLUMN IF NOT EXISTS rule_hashes VARCHAR;
+CREATE TABLE IF NOT EXISTS robustness (
+    sweep_id VARCHAR, n_splits INTEGER, trials_key VARCHAR, payload VARCHAR, arrays BLOB,
+    PRIMARY KEY (sweep_id, n_splits)
+);
 """
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
+#: The per-run columns ``row_fields`` computes from a run's returns (the rest come with the row).
+FIELD_COLS = ["n_days", "digest", "sr_day", "skew", "kurt", "blocks"]
 _SCALARS = ["run_id", "sweep_id", "params", "status", "error", *METRICS, "seconds", "finished", "worker", "engine",
-            "returns_start", "bench_id"]  # fmt: skip
-
-
-def _list_array(values: list, rows_per_piece: int = 256) -> pa.ChunkedArray:
-    """A list<double> Arrow column from per-row float arrays (None for failed runs), built without Python loops.
-
-    Rows that are consecutive rows of one C-contiguous block (a fast-engine chunk's returns) become a
-    piece over that block's memory, without a copy; other rows are copied in pieces of a few hundred:
-    one flat buffer for a whole batch (tens of MB) is a fresh memory mapping each time, and touching its
-    pages cost more than the copy itself.
-    """
-    pieces = []
-    start = 0
-    while start < len(values):
-        run = _block_run(values, start)
-        if run is not None:
-            flat, count, n = run
-            stop = start + count
-            offsets = np.arange(0, count * n + 1, n, dtype=np.int32)
-            pieces.append(pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=pa.float64())))
-        else:
-            stop = start + 1
-            while stop < len(values) and stop - start < rows_per_piece and _block_run(values, stop) is None:
-                stop += 1
-            part = values[start:stop]
-            lengths = np.array([0 if v is None else len(v) for v in part], dtype=np.int32)
-            offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
-            flat = np.concatenate([np.asarray(v, dtype="float64") for v in part if v is not None] or [np.empty(0)])
-            mask = pa.array([v is None for v in part], type=pa.bool_())
-            pieces.append(pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=pa.float64()), mask=mask))
-        start = stop
-    return pa.chunked_array(pieces, type=pa.list_(pa.float64()))
-
-
-def _block_run(values: list, start: int) -> tuple[np.ndarray, int, int] | None:
-    """``(flat, rows, length)`` when ``values[start:]`` begins with at least two float64 rows lying back to back
-    in one array's memory (the rows of a fast-engine chunk's returns block): ``flat`` views that memory."""
-    first = values[start]
-    base = getattr(first, "base", None)
-    if not isinstance(base, np.ndarray) or not base.flags.c_contiguous or base.dtype != np.float64:
-        return None
-    if first.ndim != 1 or not first.flags.c_contiguous or first.dtype != np.float64 or len(first) == 0:
-        return None
-    n = len(first)
-    at = first.ctypes.data
-    k = start + 1
-    while k < len(values):
-        v = values[k]
-        if (
-            getattr(v, "base", None) is not base or v.shape != (n,) or v.dtype != np.float64
-            or v.strides != (8,) or v.ctypes.data != at + (k - start) * n * 8
-        ):  # fmt: skip
-            break
-        k += 1
-    count = k - start
-    if count < 2:
-        return None
-    offset = (at - base.ctypes.data) // 8
-    return base.reshape(-1)[offset : offset + count * n], count, n
+            "returns_start", "bench_id", *FIELD_COLS]  # fmt: skip
 
 
 #: Rows per row group of files this store writes. A sweep batch of a few thousand runs then fills whole row
@@ -137,14 +98,6 @@ def bench_id(returns) -> str:
     return hashlib.sha256(np.asarray(returns, dtype="float64").tobytes()).hexdigest()[:20]
 
 
-class StoreError(RuntimeError):
-    """The results file cannot be used (locked too long, not a DuckDB file, an older layout)."""
-
-
-class StoreBusy(StoreError):
-    """The database stayed locked by another process for longer than the timeout."""
-
-
 class Store:
     """A DuckDB file of sweeps and runs, opened only for the duration of each operation."""
 
@@ -153,9 +106,10 @@ class Store:
         self.timeout = timeout
 
     @contextlib.contextmanager
-    def connect(self, read_only: bool = False):
+    def connect(self, read_only: bool = False, as_is: bool = False):
         """An open connection. A writer announces itself and new readers wait for it (``riskon.sweeps.locks``);
-        either retries while another process still holds the file."""
+        either retries while another process still holds the file. A store of another layout is refused
+        with the command that converts it, unless ``as_is`` (``riskon store migrate``: no check, no schema)."""
         if read_only and not self.path.exists():
             raise FileNotFoundError(f"no results database at {self.path}; run `riskon sweep CONFIG` first")
         try:
@@ -173,8 +127,9 @@ class Store:
                 try:
                     with contextlib.suppress(duckdb.Error):  # in Jupyter DuckDB refuses the setting without ipywidgets
                         con.execute("SET enable_progress_bar = false")  # DuckDB's bar would land inside a report
-                    if not read_only:
+                    if not as_is:
                         self._check_schema(con)
+                    if not read_only and not as_is:
                         con.execute(SCHEMA)
                         con.execute(
                             "INSERT INTO store_meta VALUES ('schema', ?) ON CONFLICT DO NOTHING", [SCHEMA_VERSION]
@@ -221,6 +176,19 @@ class Store:
                 f"{self.path} was written by an older riskon with another layout; "
                 "use a new file with --db (the old one is left as it is)"
             )
+        if "store_meta" in tables:
+            row = con.execute("SELECT value FROM store_meta WHERE key = 'schema'").fetchone()
+            if row is not None and row[0] != SCHEMA_VERSION:
+                raise StoreError(self.version_message(row[0]))
+
+    def version_message(self, version: str) -> str:
+        """The one line for a store of another layout: migrate it (older) or upgrade riskon (newer)."""
+        if version.isdigit() and int(version) < int(SCHEMA_VERSION):
+            return (
+                f"{self.path} has store layout {version} (daily returns kept per run); this riskon reads layout "
+                f"{SCHEMA_VERSION}: convert it once with `riskon store migrate --db {self.path}`"
+            )
+        return f"{self.path} has store layout {version}, newer than this riskon's {SCHEMA_VERSION}; upgrade riskon"
 
     def put_sweep(self, row: dict) -> None:
         """Insert a sweep, or update its status and size if it exists (resume)."""
@@ -286,8 +254,10 @@ class Store:
     def write_batch(self, rows: list[dict], fault: str | None = None) -> int:
         """Commit a batch of runs in one transaction; finished runs already stored are left as they are.
 
-        Rows carry ``returns`` and ``bench`` as float arrays; buy-and-hold series are stored once
-        in ``benchmarks`` and referenced by ``bench_id``.
+        Rows carry ``returns`` and ``bench`` as float arrays and ``rf`` (the risk-free returns per day, None
+        for 0). The returns are not stored: ``row_fields`` turns them into the digest, moments and block
+        sums (a row that already has them keeps them). Buy-and-hold series are stored once in
+        ``benchmarks`` and referenced by ``bench_id``.
         """
         if not rows:
             return 0
@@ -306,19 +276,21 @@ class Store:
                     benches[key] = b
                 r["bench_id"] = key
             r.setdefault("engine", None)
+            returns, rf = r.pop("returns", None), r.pop("rf", None)
+            if "digest" not in r and returns is not None:
+                r.update(row_fields(returns, rf))
         scalars = pd.DataFrame(rows).reindex(columns=_SCALARS)
-        table = pa.Table.from_pandas(scalars, preserve_index=False).append_column(
-            "returns", _list_array([r.get("returns") for r in rows])
-        )
+        for col in ("n_days", "digest"):  # NaN-free integers (a failed run's are NULL)
+            scalars[col] = scalars[col].astype("Int64")
+        table = pa.Table.from_pandas(scalars, preserve_index=False)
         btable = pa.table({"bench_id": list(benches), "returns": _list_array(list(benches.values()))})
-        cols = ", ".join(_SCALARS[:-1] + ["returns", "bench_id"])
+        cols = ", ".join(_SCALARS)
         with self.connect() as con:
             con.execute("BEGIN TRANSACTION")
             con.register("batch", table)
             con.register("bbatch", btable)
             # a run that failed before is replaced by its retry; a finished run is never touched
             con.execute("DELETE FROM runs WHERE status != 'ok' AND run_id IN (SELECT run_id FROM batch)")
-            # an anti-join, not ON CONFLICT DO NOTHING: the same result, ~4x less work on the returns arrays
             con.execute(
                 f"INSERT INTO runs ({cols}) SELECT {cols} FROM batch WHERE run_id NOT IN (SELECT run_id FROM runs)"
             )
@@ -354,8 +326,12 @@ class Store:
         return hit.iloc[0].to_dict()
 
     def runs(self, sweep_id: str | None = None, with_returns: bool = False) -> pd.DataFrame:
-        """Runs (of one sweep, or all) with their parameters expanded into columns."""
-        cols = "r.*" if with_returns else "r.* EXCLUDE (returns)"
+        """Runs (of one sweep, or all) with their parameters expanded into columns (no block sums).
+
+        ``with_returns`` adds each ok run's daily returns, rebuilt (``riskon.sweeps.rebuild``): for a few
+        runs; every query over a sweep's runs reads the stored fields instead.
+        """
+        cols = "r.* EXCLUDE (blocks)"
         if sweep_id:
             sql = (
                 f"SELECT {cols} FROM runs r JOIN sweep_runs l ON l.run_id = r.run_id "
@@ -368,15 +344,44 @@ class Store:
             df = con.execute(sql, args).df()
         if sweep_id:
             df["sweep_id"] = sweep_id
-        params = pd.DataFrame([json.loads(p) for p in df["params"]], index=df.index) if len(df) else pd.DataFrame()
-        params.columns = [short_name(c, list(params.columns)) for c in params.columns]
-        return pd.concat([df[["run_id", "sweep_id"]], params, df.drop(columns=["run_id", "sweep_id"])], axis=1)
+        if with_returns:
+            df["returns"] = self.rebuilt_returns(df.to_dict("records"))
+        return expand_params(df)
 
-    def run(self, run_id: str) -> dict:
-        """One run (by id or unique prefix) with its returns and benchmark returns as Series."""
+    def top(self, sweep_id: str, metric: str, ascending: bool = False, n: int = 20) -> pd.DataFrame:
+        """The ``n`` best runs of a sweep by ``metric``, ranked in the database (as ``rank_runs``: ties by run id,
+        missing and NaN values last); only those rows are read."""
+        if metric not in METRICS:
+            raise KeyError(f"unknown metric {metric!r}; valid: {', '.join(METRICS)}")
+        order = "ASC" if ascending else "DESC"
+        sql = (
+            "SELECT r.* EXCLUDE (blocks) FROM runs r JOIN sweep_runs l ON l.run_id = r.run_id WHERE l.sweep_id = ? "
+            f"ORDER BY (r.{metric} IS NULL OR isnan(r.{metric})), r.{metric} {order}, r.run_id LIMIT ?"
+        )
+        with self.connect(read_only=True) as con:
+            df = con.execute(sql, [sweep_id, int(n)]).df()
+        df["sweep_id"] = sweep_id
+        return expand_params(df)
+
+    def rebuilt_returns(self, rows: list[dict], cache=None) -> list[np.ndarray | None]:
+        """Each row's daily returns rebuilt from its parameters (None for a failed run); see ``riskon.sweeps.rebuild``.
+
+        Refused with one line (``DataError`` or ``StoreError``) when the cache lacks a series as the run saw
+        it, when the run's code changed, or when a rebuild does not match the stored digest.
+        """
+        # the backtest stack loads only when a run is rebuilt
+        from riskon.sweeps.rebuild import rebuild_returns
+
+        return rebuild_returns(self, rows, cache=cache)
+
+    def run(self, run_id: str, cache=None, returns: bool = True) -> dict:
+        """One run (by id or unique prefix) with its returns (rebuilt) and benchmark returns as Series.
+
+        ``returns=False`` skips the rebuild (``returns`` is None): for a caller that re-runs the run anyway.
+        """
         with self.connect(read_only=True) as con:
             df = con.execute(
-                "SELECT r.*, b.returns AS bench FROM runs r LEFT JOIN benchmarks b USING (bench_id) "
+                "SELECT r.* EXCLUDE (blocks), b.returns AS bench FROM runs r LEFT JOIN benchmarks b USING (bench_id) "
                 "WHERE r.run_id LIKE ? || '%'",
                 [run_id],
             ).df()
@@ -385,34 +390,74 @@ class Store:
             row = df.iloc[0].to_dict()
             sweep = con.execute("SELECT name FROM sweeps WHERE sweep_id = ?", [row["sweep_id"]]).fetchone()
         row["sweep_name"] = sweep[0] if sweep else ""
-        if row["returns"] is not None:
-            idx = pd.date_range(row["returns_start"], periods=len(row["returns"]), freq="D")
-            row["returns"] = pd.Series(list(row["returns"]), index=idx, name="returns")
+        row["returns"] = None
+        if row["status"] == "ok" and returns:
+            returns = self.rebuilt_returns([row], cache=cache)[0]
+            idx = pd.date_range(row["returns_start"], periods=len(returns), freq="D")
+            row["returns"] = pd.Series(returns, index=idx, name="returns")
             row["bench"] = pd.Series(list(row["bench"]), index=idx, name="buy_and_hold")
         return row
+
+    def sweep_row(self, sweep_id: str) -> dict:
+        """A sweep's stored row (config text, spec, fingerprints, code version, ...); KeyError when unknown."""
+        with self.connect(read_only=True) as con:
+            df = con.execute("SELECT * FROM sweeps WHERE sweep_id = ?", [sweep_id]).df()
+        if df.empty:
+            raise KeyError(f"no sweep {sweep_id!r} in {self.path}")
+        return df.iloc[0].to_dict()
 
     def trials(self, strategy_key: str) -> pd.DataFrame:
         """The distinct trials of one strategy across every sweep in the store (for the deflated Sharpe ratio).
 
         A trial is an ok run linked to any sweep of ``strategy_key``; runs with identical daily returns (same
-        start, same values) are one trial, however many sweeps or run ids share them. One row per trial,
-        by run id: ``run_id`` (the smallest of its runs), its ``sharpe``, ``runs`` (how many runs share
-        those returns) and ``fingerprint`` (a hash of the returns, for ``trials_key``).
+        start, same length, same digest) are one trial, however many sweeps or run ids share them. One row
+        per trial, by run id: ``run_id`` (the smallest of its runs), its ``sharpe``, ``runs`` (how many runs
+        share those returns) and ``fingerprint`` (a hash of start and digest, for ``trials_key``).
         """
         with self.connect(read_only=True) as con:
             return con.execute(
-                "WITH t AS (SELECT r.run_id, r.sharpe, r.returns_start, r.returns FROM runs r "
-                "WHERE r.status = 'ok' AND r.run_id IN (SELECT l.run_id FROM sweep_runs l JOIN sweeps s "
-                "USING (sweep_id) WHERE s.strategy_key = ?)) "
+                f"WITH t AS ({_TRIAL_RUNS}) "
                 "SELECT min(run_id) AS run_id, arg_min(sharpe, run_id) AS sharpe, count(*) AS runs, "
-                "hash(returns_start, returns, min(run_id) FILTER (WHERE returns IS NULL)) AS fingerprint "
-                "FROM t GROUP BY returns_start, returns, CASE WHEN returns IS NULL THEN run_id END ORDER BY run_id",
+                "hash(returns_start, n_days, digest, min(run_id) FILTER (WHERE digest IS NULL)) AS fingerprint "
+                "FROM t GROUP BY returns_start, n_days, digest, CASE WHEN digest IS NULL THEN run_id END "
+                "ORDER BY run_id",
                 [strategy_key],
             ).df()
 
+    def trials_summary(self, strategy_key: str) -> tuple[int, int, float, str]:
+        """Distinct trials of a strategy, the ok runs behind them, the sample variance of their per-day Sharpe
+        ratios (finite ones) and their ``trials_key`` (SHA-256 of their sorted fingerprints), in one query.
+
+        Computed in the database, over the trials' stored Sharpe ratios: nothing per run reaches Python.
+        """
+        with self.connect(read_only=True) as con:
+            n, runs, var, keys = con.execute(
+                f"WITH t AS ({_TRIAL_RUNS}), g AS (SELECT arg_min(sharpe, run_id) AS sharpe, count(*) AS runs, "
+                "hash(returns_start, n_days, digest, min(run_id) FILTER (WHERE digest IS NULL)) AS fp "
+                "FROM t GROUP BY returns_start, n_days, digest, CASE WHEN digest IS NULL THEN run_id END) "
+                "SELECT count(*), coalesce(sum(runs), 0), "
+                f"var_samp(sharpe / sqrt({PERIODS}.0)) FILTER (WHERE isfinite(sharpe)), "
+                "sha256(coalesce(string_agg(fp::VARCHAR, ',' ORDER BY fp::VARCHAR), '')) FROM g",
+                [strategy_key],
+            ).fetchone()
+        return int(n), int(runs), math.nan if var is None else float(var), keys[:16]
+
     def count_trials(self, strategy_key: str) -> int:
         """How many distinct trials one strategy has in the store (``trials``: identical returns count once)."""
-        return len(self.trials(strategy_key))
+        return self.trials_summary(strategy_key)[0]
+
+
+_TRIAL_RUNS = (
+    "SELECT r.run_id, r.sharpe, r.returns_start, r.n_days, r.digest FROM runs r WHERE r.status = 'ok' AND "
+    "r.run_id IN (SELECT l.run_id FROM sweep_runs l JOIN sweeps s USING (sweep_id) WHERE s.strategy_key = ?)"
+)
+
+
+def expand_params(df: pd.DataFrame) -> pd.DataFrame:
+    """Stored runs with their JSON parameters expanded into columns (short names), after run_id and sweep_id."""
+    params = pd.DataFrame([json.loads(p) for p in df["params"]], index=df.index) if len(df) else pd.DataFrame()
+    params.columns = [short_name(c, list(params.columns)) for c in params.columns]
+    return pd.concat([df[["run_id", "sweep_id"]], params, df.drop(columns=["run_id", "sweep_id"])], axis=1)
 
 
 def rank_runs(runs: pd.DataFrame, objective: str, direction: str = "maximize") -> pd.DataFrame:

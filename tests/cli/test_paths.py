@@ -109,14 +109,14 @@ def test_export_of_a_hostile_sweep_name_stays_in_runs_exports(store, tmp_path, c
 
 def test_report_and_compare_of_hostile_names_stay_in_the_reports_folder(store, tmp_path, capsys, monkeypatch):
     rid = best_run(store)
-    db = hostile_copy(store, tmp_path, "../../x", {rid: "../../../evil-run"})
+    db = hostile_copy(store, tmp_path, "../../x")
     reports = tmp_path / "reports"
     monkeypatch.setenv("RISKON_REPORTS", str(reports))
     work = tmp_path / "deep" / "er" / "work"  # ../../x from here would still be inside tmp_path: look everywhere
     work.mkdir(parents=True)
     monkeypatch.chdir(work)
     before = outputs(tmp_path)
-    code, out, err = call(capsys, "report", "../../../evil", "--db", str(db))
+    code, out, err = call(capsys, "report", rid, "--db", str(db))
     assert code == 0, err
     code, out, err = call(capsys, "compare", "--sweep", "../../x", "--top", "2", "--null", "0", "--db", str(db))
     assert code == 0, err
@@ -124,11 +124,26 @@ def test_report_and_compare_of_hostile_names_stay_in_the_reports_folder(store, t
     assert code == 0, err
     written = set(outputs(tmp_path)) - set(before)
     assert written == {
-        "reports/_.._x/_.._.._evil-run/tearsheet.html",  # the stored sweep name and run id, sanitised
+        f"reports/_.._x/{rid}/tearsheet.html",  # the stored sweep name, sanitised
         "reports/x/compare-top2.html",  # compare names its page after the --sweep text, slugged
+        "reports/x/plotly.min.js",  # its interactive chart's library, beside it
         "reports/_.._x/sweep.html",
         "reports/index.html",
     }
+
+
+def test_a_hostile_run_id_is_refused_before_anything_is_written(store, tmp_path, capsys, monkeypatch):
+    """A run id edited into ``../../../evil-run`` is not the id its parameters give: one line, nothing written."""
+    rid = best_run(store)
+    db = hostile_copy(store, tmp_path, "../../x", {rid: "../../../evil-run"})
+    monkeypatch.setenv("RISKON_REPORTS", str(tmp_path / "reports"))
+    work = tmp_path / "deep" / "er" / "work"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    before = outputs(tmp_path)
+    code, out, err = call(capsys, "report", "../../../evil", "--db", str(db))
+    assert code == 4 and err.startswith("error: run ../../../evil-run: its id is not the one its parameters, data ")
+    assert len(err.strip().splitlines()) == 1 and set(outputs(tmp_path)) == set(before)
 
 
 def test_a_symlink_out_of_the_reports_folder_is_refused(store, tmp_path, capsys, monkeypatch):

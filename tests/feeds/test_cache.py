@@ -36,7 +36,7 @@ def make_frame(n: int = 6, start: str = "2021-01-01", symbol: str = "BTC-USD", s
 
 
 def files_of(cache: Cache) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(cache.root.iterdir())}
+    return {p.name: p.read_bytes() for p in sorted(cache.root.iterdir()) if p.is_file()}
 
 
 def test_round_trip_returns_exactly_what_was_written(cache):
@@ -127,7 +127,9 @@ def test_update_adds_only_the_missing_tail_and_counts_it(cache):
     back = cache.read("BTC-USD")
     pd.testing.assert_frame_equal(back, full.iloc[:9], check_freq=False)
     assert meta["fingerprint"] == fingerprint(full.iloc[:9])
-    assert len([p for p in cache.root.iterdir() if p.suffix == ".parquet"]) == 1  # the old version was removed
+    assert len([p for p in cache.root.iterdir() if p.suffix == ".parquet"]) == 1  # the old version left the folder
+    kept = list((cache.root / "versions").iterdir())  # ...for runs stored against it (riskon report rebuilds them)
+    assert [p.suffix for p in kept] == [".parquet"]
 
     before = files_of(cache)
     meta2, added = cache.update(full.iloc[7:9])

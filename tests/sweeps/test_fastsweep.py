@@ -22,7 +22,9 @@ from riskon.metrics import METRICS
 from riskon.runner import prepare, run_prepared
 from riskon.sweeps import chunks as fastsweep
 from riskon.sweeps.driver import _init_worker, evaluate, run_sweep
+from riskon.sweeps.row_fields import row_fields
 from riskon.sweeps.spec import apply
+from riskon.sweeps.store import FIELD_COLS
 
 BASKET = ["binance:BTC/USDT", "binance:ETH/USDT", "binance:SOL/USDT", "binance:MATIC/USDT", "binance:DOGE/USDT"]
 TOPK = ["binance:ETH/USDT", "binance:SOL/USDT", "binance:XRP/USDT", "binance:ADA/USDT", "binance:MATIC/USDT"]
@@ -166,7 +168,8 @@ def stored(db) -> dict[str, tuple]:
     con = duckdb.connect(str(db), read_only=True)
     try:
         query = (
-            f"SELECT run_id, params, status, error, engine, {', '.join(METRICS)}, returns_start, returns, "
+            f"SELECT run_id, params, status, error, engine, {', '.join(METRICS)}, returns_start, n_days, digest, "
+            "sr_day, skew, kurt, blocks, "
             "(SELECT b.returns FROM benchmarks b WHERE b.bench_id = runs.bench_id) FROM runs"
         )
         return {r[0]: r[1:] for r in con.execute(query).fetchall()}
@@ -189,9 +192,11 @@ def test_lean_sweep_stores_the_per_combination_rows_and_chunking_changes_nothing
     for rid, (params, status, error, engine, *rest) in rows.items():
         old = evaluate(json.loads(params), rid, "x")
         assert (status, error, engine) == (old["status"], old["error"], "fast") == ("ok", None, "fast")
-        values, start, returns, bench = rest[: len(METRICS)], *rest[len(METRICS) :]
+        values, start, *fields, bench = rest[: len(METRICS)], *rest[len(METRICS) :]
         assert all(same(v, old[m]) for v, m in zip(values, METRICS, strict=True)), rid
-        assert np.array_equal(returns, old["returns"]) and np.array_equal(bench, old["bench"])
+        want = row_fields(old["returns"], old.get("rf"))  # what the store keeps of the returns: digest, moments, blocks
+        assert all(same(a, want[k]) for a, k in zip(fields, FIELD_COLS, strict=True)), rid
+        assert np.array_equal(bench, old["bench"])
         assert str(start) == str(old["returns_start"])
     assert len({tuple(r[-1]) for r in rows.values()}) == 2  # buy-and-hold differs by fee only: stored twice
     # two worker processes (chunks of 3) store the very same rows

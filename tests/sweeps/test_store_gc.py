@@ -92,7 +92,7 @@ def test_gc_prints_what_it_would_drop_and_drops_only_with_yes(store):
         "benchmarks": 2,
     }
     assert list(store.runs("s3")["run_id"]) == ["r3", "r5"]
-    assert store.run("r3")["sweep_name"] == "a"
+    assert store.run("r3", returns=False)["sweep_name"] == "a"
 
 
 def test_superseded_drops_versions_newest_for_no_sweep(store):

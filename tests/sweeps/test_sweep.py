@@ -35,7 +35,9 @@ from riskon.metrics import METRICS, format_metric
 from riskon.runner import run
 from riskon.sweeps.driver import FAULT_ENV, run_sweep
 from riskon.sweeps.keys import run_id
+from riskon.sweeps.row_fields import row_fields
 from riskon.sweeps.spec import apply, combinations, parse_sweep
+from riskon.sweeps.store import Store
 from support.clitools import riskon_cmd
 
 CONFIRM = [1, 2, 3, 5]
@@ -112,21 +114,27 @@ BENCH = "(SELECT b.returns FROM benchmarks b WHERE b.bench_id = runs.bench_id) A
 
 
 def signature(db: Path) -> dict[str, tuple]:
-    """run_id -> everything stored about its result, as bytes (so equality is bit-identity)."""
+    """run_id -> everything stored about its result, as bytes (so equality is bit-identity): metrics, the
+    returns' digest, moments and block sums (the compact store keeps no daily returns), the benchmark's returns."""
     cols = ", ".join(METRICS)
     out = {}
-    query = f"SELECT run_id, status, error, params, {cols}, returns_start, returns, {BENCH} FROM runs"
+    query = (
+        f"SELECT run_id, status, error, params, {cols}, returns_start, n_days, digest, sr_day, skew, kurt, blocks, "
+        f"{BENCH} FROM runs"
+    )
     for row in sql(db, query):
         rid, status, error, params, *rest = row
         values = np.array(rest[: len(METRICS)], dtype="float64")
-        start, returns, bench = rest[len(METRICS) :]
+        start, n_days, digest, sr_day, skew, kurt, blocks, bench = rest[len(METRICS) :]
         out[rid] = (
             status,
             error,
             params,
             values.tobytes(),
             str(start),
-            np.array(returns or [], dtype="float64").tobytes(),
+            (n_days, digest),
+            np.array([sr_day, skew, kurt], dtype="float64").tobytes(),
+            bytes(blocks or b""),
             np.array(bench or [], dtype="float64").tobytes(),
         )
     return out
@@ -395,13 +403,14 @@ def test_local_pool_stores_every_combination_once_with_in_process_metrics(refere
 
     base = {k: v for k, v in raw_of(reference.cfg).items() if k != "sweep"}
     cols = ", ".join(METRICS)
-    query = f"SELECT run_id, params, engine, {cols}, returns_start, returns, {BENCH} FROM runs ORDER BY run_id"
+    query = f"SELECT run_id, params, engine, {cols}, returns_start, digest, {BENCH} FROM runs ORDER BY run_id"
     rows = sql(reference.db, query)
     assert {r[2] for r in rows} == {"fast"}
     for row in random.Random(3).sample(rows, 3):
         rid, params_json, engine, *rest = row
         stored = dict(zip(METRICS, rest[: len(METRICS)], strict=True))
-        start, returns, bench = rest[len(METRICS) :]
+        start, stored_digest, bench = rest[len(METRICS) :]
+        returns = Store(reference.db).run(rid)["returns"].tolist()  # rebuilt from the cache: checked, bit for bit
         cfg = parse(apply(base, json.loads(params_json)))
         result = run(cfg, engine=engine)  # the same engine in this process: bit for bit
         m = result.metrics["strategy"]
@@ -410,6 +419,7 @@ def test_local_pool_stores_every_combination_once_with_in_process_metrics(refere
         for k in METRICS:  # every other metric too (NaN where undefined)
             assert stored[k] == float(m[k]) or (math.isnan(stored[k]) and math.isnan(float(m[k]))), (rid, k)
         assert returns == result.returns.tolist()
+        assert stored_digest == row_fields(result.returns.to_numpy())["digest"]
         assert bench == result.benchmark_returns.tolist()
         assert pd.Timestamp(start) == result.returns.index[0].tz_convert(None)
         # ...and backtrader itself (riskon run's default) agrees to 1e-9 relative, with the same trades
@@ -473,18 +483,18 @@ def test_failing_combination_is_recorded_and_the_sweep_goes_on(tmp_path, data_di
     db = tmp_path / "f.duckdb"
     res = run_sweep(cfg, db=db, workers=2)
     assert (res.total, res.ran, res.failed) == (4, 4, 2)
-    rows = sql(db, "SELECT params, status, error, sharpe, cagr, returns, worker FROM runs")
+    rows = sql(db, "SELECT params, status, error, sharpe, cagr, n_days, worker FROM runs")
     assert len(rows) == 4
-    for params_json, status, error, sharpe, cagr, returns, worker in rows:
+    for params_json, status, error, sharpe, cagr, n_days, worker in rows:
         start = json.loads(params_json)["data.start"]
         assert worker != str(os.getpid())
         if start == "2021-12-31":
             assert status == "error"
             assert error == "DataError: BTC-USD has fewer than two bars between 2021-12-31 and 2021-12-31"
-            assert sharpe is None and cagr is None and returns is None
+            assert sharpe is None and cagr is None and n_days is None
         else:
             assert status == "ok" and error is None
-            assert math.isfinite(sharpe) and math.isfinite(cagr) and len(returns) == 1096  # 2019-01-01..2021-12-31
+            assert math.isfinite(sharpe) and math.isfinite(cagr) and n_days == 1096  # 2019-01-01..2021-12-31
     assert sql(db, "SELECT status FROM sweeps")[0][0] == "done"
     again = run_sweep(cfg, db=db, workers=1)
     # a failed run is retried on resume (and fails again here), the finished ones are kept; nothing is duplicated
@@ -667,22 +677,25 @@ def test_results_filter_sort_export(reference, tmp_path):
     assert {"confirm_days", "trailing_stop"} <= set(frame.columns)
 
 
-def test_report_from_stored_returns_without_data(reference, tmp_path):
+def test_report_rebuilds_the_runs_returns_from_the_cache_and_refuses_without_its_data(reference, tmp_path):
     rid, cagr, sharpe = sql(reference.db, "SELECT run_id, cagr, sharpe FROM runs ORDER BY sharpe DESC LIMIT 1")[0]
     empty_cache = tmp_path / "empty-cache"
     empty_cache.mkdir()
     out = tmp_path / "sheet" / "t.html"
     env = cli_env(RISKON_DATA=None, RISKON_CACHE=str(empty_cache))
     r = riskon("report", rid[:8], "--db", str(reference.db), "--out", str(out), cwd=tmp_path, env=env)
+    assert r.returncode == 3 and not out.exists(), r.stderr
+    # the rebuild loads the run's series like riskon run: neither cached nor in RISKON_DATA, nor downloadable here
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()] and r.stderr.startswith("error: ^RUT: ")
+    r = riskon("report", rid[:8], "--db", str(reference.db), "--out", str(out), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert f"tearsheet: {out}" in r.stdout
-    assert list(empty_cache.iterdir()) == []  # no data was loaded: nothing was re-run
     html = out.read_text(encoding="utf-8")
     assert out.stat().st_size > 100_000 and "Strategy" in html
     assert rid[:12] in html  # the title names the run
     row = re.search(r"CAGR%</td>(.*?)</tr>", html, re.S)  # the key's U+FE6A glyph is a plain % (tearsheet.py)
     assert row, "no CAGR row in the tear sheet"
-    assert format_metric("cagr", cagr) in row.group(1)  # quantstats' CAGR equals the stored one
+    assert format_metric("cagr", cagr) in row.group(1)  # quantstats' CAGR on the rebuilt returns equals the stored
     row = re.search(r"Sharpe</td>(.*?)</tr>", html, re.S)
     assert row and f"{sharpe:.2f}" in row.group(1)
 
