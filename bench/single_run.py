@@ -14,7 +14,12 @@ no process is kept between runs.
 Each round runs both, alternating which goes first; the figure is the median over ``--rounds`` (>= 5)
 and the ratio riskon / hand-wired of the medians, both measured in this run on this machine.
 
-Run: ``RISKON_DATA=../shared/data python bench/single_run.py [--rounds 5] [--no-report]``.
+With ``--baseline TREE`` (a ``git worktree`` of the commit to compare with), that tree's ``riskon run`` is
+a third contender in every round (its own warm cache, its CLI run with the tree first on ``PYTHONPATH``),
+and the ratio riskon / baseline is printed too. The load average is printed each round: the machine is
+shared, so only ratios measured in the same run mean anything.
+
+Run: ``RISKON_DATA=../shared/data python bench/single_run.py [--rounds 5] [--no-report] [--baseline /tmp/base]``.
 """
 
 from __future__ import annotations
@@ -97,10 +102,17 @@ def timed(cmd: list[str], env: dict, cwd: Path) -> float:
     return took
 
 
+#: ``riskon`` from another source tree (``--baseline``): its CLI entry run with that tree first on the path.
+BASELINE_CLI = "import sys; sys.argv[0] = 'riskon'; from riskon.cli import main; main()"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--no-report", action="store_true", help="time riskon without its pages (the hand job as is)")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="a source tree of the commit to compare with (git worktree add /tmp/base <commit>): "
+                         "its riskon run is timed in the same rounds")  # fmt: skip
     args = ap.parse_args()
     data = os.environ.get("RISKON_DATA")
     if not data or not Path(data, "RUT.csv").exists():
@@ -108,28 +120,48 @@ def main() -> None:
     riskon = shutil.which("riskon")
     if riskon is None:
         sys.exit("the riskon command is not installed: pip install -e . first")
+    if args.baseline is not None and not (args.baseline / "riskon" / "cli" / "__init__.py").exists():
+        sys.exit(f"--baseline {args.baseline}: not a riskon source tree (no riskon/cli/__init__.py)")
     work = Path(tempfile.mkdtemp(prefix="riskon-bench-single-"))
     env = dict(os.environ, RISKON_CACHE=str(work / "cache"), MPLBACKEND="Agg")
     script = work / "hand_wired.py"
     script.write_text(HAND_WIRED, encoding="utf-8")
     seed = SEED.read_text(encoding="utf-8")
+    contenders: dict[str, tuple[list[str], dict]] = {"riskon": ([riskon], env)}
+    if args.baseline is not None:  # its own warm cache: the two trees never read each other's files
+        base_env = dict(env, RISKON_CACHE=str(work / "cache-base"), PYTHONPATH=str(args.baseline.resolve()))
+        contenders["baseline"] = ([sys.executable, "-c", BASELINE_CLI], base_env)
     # warm the data cache and the calendar once: a user's second run, not a first import
     warm = work / "warm.toml"
     warm.write_text(seed, encoding="utf-8")
-    timed([riskon, "run", str(warm), "--no-report"], env, work)
-    mine, hand = [], []
+    for cli, cli_env in contenders.values():
+        timed([*cli, "run", str(warm), "--no-report"], cli_env, work)
+    times: dict[str, list[float]] = {who: [] for who in [*contenders, "hand"]}
     for i in range(max(args.rounds, 1)):
-        cfg = work / f"seed_{i}.toml"
-        cfg.write_text(seed.replace("fee_bps = 10 ", f"fee_bps = {10 + (i + 1) * 1e-6!r} "), encoding="utf-8")
-        run = [riskon, "run", str(cfg), *(["--no-report"] if args.no_report else ["--out", str(work / f"r{i}")])]
-        wired = [sys.executable, str(script), data, str(work / f"hand_{i}.html")]
-        order = [("riskon", run), ("hand", wired)] if i % 2 == 0 else [("hand", wired), ("riskon", run)]
-        for who, cmd in order:
-            (mine if who == "riskon" else hand).append(timed(cmd, env, work))
-        print(f"round {i + 1}: riskon {mine[-1]:.2f} s, hand-wired {hand[-1]:.2f} s", flush=True)
-    m, h = statistics.median(mine), statistics.median(hand)
-    print(f"\nmedian of {len(mine)}: riskon run {m:.2f} s, hand-wired {h:.2f} s, ratio {m / h:.2f}x "
-          f"(target <= 0.70x){' [--no-report]' if args.no_report else ''}")  # fmt: skip
+        cmds = {}
+        for k, (who, (cli, cli_env)) in enumerate(contenders.items()):
+            cfg = work / f"{who}_{i}.toml"  # a fee never run before: a new run id in every round and tree
+            fee = 10 + (i * len(contenders) + k + 1) * 1e-6
+            cfg.write_text(seed.replace("fee_bps = 10 ", f"fee_bps = {fee!r} "), encoding="utf-8")
+            out = ["--no-report"] if args.no_report else ["--out", str(work / f"{who}_r{i}")]
+            cmds[who] = ([*cli, "run", str(cfg), *out], cli_env)
+        cmds["hand"] = ([sys.executable, str(script), data, str(work / f"hand_{i}.html")], env)
+        order = list(cmds)
+        order = order[i % len(order) :] + order[: i % len(order)]  # each goes first in turn
+        for who in order:
+            times[who].append(timed(*cmds[who], work))
+        load = os.getloadavg()[0]
+        print(f"round {i + 1}: " + ", ".join(f"{w} {t[-1]:.2f} s" for w, t in times.items()) + f" (load {load:.2f})",
+              flush=True)  # fmt: skip
+    med = {w: statistics.median(t) for w, t in times.items()}
+    tag = " [--no-report]" if args.no_report else ""
+    print(f"\nmedian of {len(times['hand'])} rounds{tag}, load average now {os.getloadavg()[0]:.2f} on "
+          f"{os.cpu_count()} cores:")  # fmt: skip
+    for who in contenders:
+        print(f"  {who:8} {med[who]:6.2f} s  ratio to hand-wired {med[who] / med['hand']:.2f}x (target <= 0.70x)")
+    print(f"  {'hand':8} {med['hand']:6.2f} s")
+    if "baseline" in med:
+        print(f"  riskon / baseline: {med['riskon'] / med['baseline']:.2f}x")
     shutil.rmtree(work, ignore_errors=True)
 
 

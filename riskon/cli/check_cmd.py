@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import time
 
-import pandas as pd
 import typer
 
-from feeds.loader import load
 from riskon.cli.console import console, styled
-from strategies import rules
 
 app = typer.Typer(help="Checks of rules and data.", no_args_is_help=True, rich_markup_mode=None)
 
@@ -33,8 +30,12 @@ def lookahead_cmd(
 
     Exhaustive: a peek on a single date, and one that only suppresses signals, are caught.
     """
-    # a backtest's stack (pandas, numba, backtrader) loads only when one runs
+    # a backtest's stack (pandas, numba, backtrader) loads only when one runs, not for every riskon command
+    import pandas as pd
+
     from feeds.align import align, session_frame
+    from feeds.loader import load
+    from strategies import rules
     from strategies.lookahead import check, first_peek, rule_frame
 
     out = console(width=160)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import typer
+from rich.console import Console
 
 from riskon import api
 from riskon.cli.console import console, styled
 from riskon.cli.tables import SURVIVORSHIP, metrics_table, trades_table
-from riskon.config import target_text
+from riskon.config import RunConfig, target_text
 from riskon.lookahead_gate import ALLOWED
 from riskon.pages.html import reports_dir
+from riskon.pages.sheet_pool import SheetWorkers, page_workers
 from riskon.pages.tearsheet import tearsheet_skip_reason
 
 
@@ -34,13 +37,26 @@ def run_cmd(
     cfg = api.read_config(config)
     if no_report:
         cfg = replace(cfg, report={**cfg.report, "tearsheet": False, "chart": False})
-    out_c, err_c = console(width=160), console(stderr=True, width=160)
-    t0 = time.perf_counter()
     if engine not in ("backtrader", "fast"):
         raise typer.BadParameter(f"{engine!r}: choose backtrader or fast", param_hint="--engine")
-    result = api.run(
-        cfg, engine=engine, announce=lambda m: err_c.print(m, highlight=False), allow_lookahead=allow_lookahead
-    )
+    workers = page_workers() if cfg.report["tearsheet"] else 0
+    # the tear-sheet workers start now: their quantstats import runs beside the backtest
+    with SheetWorkers(workers) if workers else contextlib.nullcontext():
+        _run(cfg, out, engine, no_report, allow_lookahead)
+
+
+def _step(err_c: Console, text: str) -> contextlib.AbstractContextManager:
+    """A spinner naming a step that can take seconds, on a terminal only (nothing when stderr is piped)."""
+    return err_c.status(text, spinner="dots") if err_c.is_terminal else contextlib.nullcontext()
+
+
+def _run(cfg: RunConfig, out: Path | None, engine: str, no_report: bool, allow_lookahead: bool) -> None:
+    out_c, err_c = console(width=160), console(stderr=True, width=160)
+    t0 = time.perf_counter()
+    with _step(err_c, f"{cfg.name}: loading data, checking rules, running the backtest"):
+        result = api.run(
+            cfg, engine=engine, announce=lambda m: err_c.print(m, highlight=False), allow_lookahead=allow_lookahead
+        )
     elapsed = time.perf_counter() - t0
     bars, d = result.bars, cfg.data
     out_c.print(
@@ -71,7 +87,8 @@ def run_cmd(
                     highlight=False, markup=False)  # fmt: skip
         return
     folder = out or reports_dir() / cfg.name
-    paths = result.write(folder)
+    with _step(err_c, f"{cfg.name}: writing the CSVs and pages to {folder}"):
+        paths = result.write(folder)
     skipped = cfg.report["tearsheet"] and tearsheet_skip_reason(result.returns)
     if skipped:
         err_c.print(f"note: {skipped}", highlight=False, markup=False, soft_wrap=True)

@@ -17,7 +17,8 @@ from riskon.pages.charts import signal_chart, signal_figure
 from riskon.pages.files import ensure_folder, write_csv
 from riskon.pages.html import esc, figure, refresh_index, table
 from riskon.pages.run_chart import write_run_page
-from riskon.pages.tearsheet import tearsheet_skip_reason, write_tearsheet
+from riskon.pages.sheet_pool import begin_tearsheet
+from riskon.pages.tearsheet import tearsheet_skip_reason
 from riskon.runner import Result
 
 
@@ -47,12 +48,17 @@ def write_outputs(result: Result, out_dir: str | Path) -> dict[str, Path]:
     paths["metrics"] = out / "metrics.csv"
     stats = trade_stats_frame(result.trades, result.metrics.columns)  # expectancy, SQN, streak, holding days
     write_csv(pd.concat([result.metrics, stats]), paths["metrics"], index_label="metric")
+    sheet = None
     if result.config.report["tearsheet"] and tearsheet_skip_reason(result.returns) is None:
-        paths["tearsheet"] = write_tearsheet(result, out / "tearsheet.html")
+        # drawn by the tear-sheet workers while the charts are made here, when a command started them
+        sheet = begin_tearsheet(result, out / "tearsheet.html")
+        paths["tearsheet"] = out / "tearsheet.html"
     if result.config.report["chart"]:
         paths["chart"] = signal_chart(result, out / "signals.png")
         links = {p.name: p.name for p in paths.values()}  # the run's other files, beside it
         paths["run_page"] = write_run_page(result, out / "run.html", links)  # interactive (Plotly, offline)
+    if sheet is not None:
+        paths["tearsheet"] = sheet()
     refresh_index(out)  # reports/index.html lists this run's pages when they lie under the reports folder
     return paths
 

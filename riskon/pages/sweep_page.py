@@ -344,7 +344,7 @@ def null_section(data: SweepData, n: int, seed: int, cache=None) -> list[str]:
     if n <= 0:
         return ['<p class="note">Random-entry null not computed (--null 0).</p>']
 
-    row = data.store.run(data.best["run_id"])
+    row = data.store.run(data.best["run_id"], returns=False)  # re-run below for its trades
     try:
         result = rerun_stored(data.store, row, cache=cache)
     except (DataError, ConfigError, FileNotFoundError, KeyError, ValueError) as e:

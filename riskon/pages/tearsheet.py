@@ -45,7 +45,7 @@ from strategies.cash import rate_per_bar
 
 
 @contextlib.contextmanager
-def _quiet_quantstats():
+def quiet_quantstats():
     """Silence quantstats' third-party noise (font lookups, pandas deprecations) while it runs."""
     loggers = [logging.getLogger(n) for n in ("matplotlib", "matplotlib.font_manager", "quantstats")]
     levels = [lg.level for lg in loggers]
@@ -64,6 +64,8 @@ def _quiet_quantstats():
             lg.setLevel(lv)
 
 
+#: Where figure number ``i`` waits in a page whose figures are drawn by worker processes (``riskon.pages.sheet_pool``).
+FIGURE_PLACEHOLDER = "<!--riskon:figure:{}-->"
 #: What the drawdown table says of a drawdown still open on the last day.
 NOT_RECOVERED = "not recovered"
 #: quantstats' glyph after "CAGR" (U+FE6A SMALL PERCENT SIGN), missing from common fonts.
@@ -160,19 +162,31 @@ def drawdown_table(returns: pd.Series, n: int = 10) -> pd.DataFrame:
 _DD_TABLE = re.compile(r'(<div id="ddinfo">\s*<h3>[^<]*</h3>\s*)<table>.*?</table>', re.S)
 
 
-def _fix_drawdowns(html: str, returns: pd.Series) -> str:
-    """Replace quantstats' drawdown table with ``drawdown_table``, rendered by quantstats' own table writer."""
+def drawdown_rows(returns: pd.Series) -> str:
+    """``drawdown_table`` rendered by quantstats' own table writer: the rows the page's drawdown table gets."""
     # quantstats loads only for a tear sheet
     import quantstats as qs
 
-    rows = qs.reports._html_table(drawdown_table(returns), False)
+    return qs.reports._html_table(drawdown_table(returns), False)
+
+
+def put_drawdowns(html: str, rows: str) -> str:
+    """The page with quantstats' drawdown table replaced by ``rows`` (``drawdown_rows``)."""
     fixed, found = _DD_TABLE.subn(lambda m: m.group(1) + rows, html, count=1)
     if found != 1:
+        # quantstats' version is only named when the page lacks the table (its import is then paid for once)
+        from importlib.metadata import version
+
         raise RuntimeError(
-            f"quantstats {qs.__version__}: the tear sheet's drawdown table was not found; riskon's fix of its "
+            f"quantstats {version('quantstats')}: the tear sheet's drawdown table was not found; riskon's fix of its "
             "Recovered column (riskon.pages.tearsheet) needs updating for this version"
         )
     return fixed
+
+
+def _fix_drawdowns(html: str, returns: pd.Series) -> str:
+    """Replace quantstats' drawdown table with ``drawdown_table``, rendered by quantstats' own table writer."""
+    return put_drawdowns(html, drawdown_rows(returns))
 
 
 def _naive(series: pd.Series) -> pd.Series:
@@ -314,6 +328,45 @@ def write_returns_tearsheet(
     return write_page(path, _set_title(strip_remote_links(text), title))
 
 
+def run_sheet_arguments(result, path: str | Path) -> tuple[dict, str]:
+    """What ``write_tearsheet(result, path)`` hands ``quantstats.reports.html`` (``html_arguments``) and the page's
+    title: the parallel page (``riskon.pages.sheet_pool``) is built from exactly these."""
+    title = _title(result)
+    label = result.benchmark_label
+    arguments = html_arguments(result.returns, result.benchmark_returns, Path(path).name, f"{title} vs {label}", label,
+                               result.benchmark_text, PERIODS, _run_rf(result), result.rates_text)  # fmt: skip
+    return arguments, title
+
+
+def html_arguments(
+    returns: pd.Series,
+    benchmark: pd.Series,
+    filename: str,
+    title: str,
+    label: str,
+    text: str,
+    periods: int = PERIODS,
+    rf: float | pd.Series = 0.0,
+    rates: str = "",
+) -> dict:
+    """What riskon hands ``quantstats.reports.html`` (all but ``output``), for the serial and parallel pages."""
+    return {
+        "returns": _naive(returns).rename("Strategy"),
+        "benchmark": _naive(benchmark).rename(label),
+        "rf": rf,
+        "periods_per_year": periods,
+        "match_dates": False,
+        "title": escape(title),  # quantstats pastes the title and parameters into its HTML as they are
+        "parameters": {"Benchmark is": escape(text), **({"Rates": escape(rates)} if rates else {})},
+        "download_filename": filename,
+    }
+
+
+def finish_page(text: str, drawdowns: str, title: str) -> str:
+    """quantstats' page as riskon writes it: plain "%" in CAGR, the fixed drawdown table, no remote links, its title."""
+    return _set_title(strip_remote_links(put_drawdowns(_plain_percent(text), drawdowns)), title)
+
+
 def _write_quantstats(
     returns: pd.Series,
     benchmark: pd.Series,
@@ -326,7 +379,7 @@ def _write_quantstats(
     rf: float | pd.Series = 0.0,
     rates: str = "",
 ) -> None:
-    with _quiet_quantstats():
+    with quiet_quantstats():
         # matplotlib loads only when a chart is drawn
         import matplotlib
 
@@ -336,13 +389,5 @@ def _write_quantstats(
 
         with drawing_fixes():
             qs.reports.html(
-                _naive(returns).rename("Strategy"),
-                benchmark=_naive(benchmark).rename(label),
-                rf=rf,
-                periods_per_year=periods,
-                match_dates=False,
-                output=str(out),
-                title=escape(title),  # quantstats pastes the title and parameters into its HTML as they are
-                parameters={"Benchmark is": escape(text), **({"Rates": escape(rates)} if rates else {})},
-                download_filename=filename,
+                **html_arguments(returns, benchmark, filename, title, label, text, periods, rf, rates), output=str(out)
             )
