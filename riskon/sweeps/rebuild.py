@@ -29,6 +29,7 @@ from feeds.loader import load
 from riskon.config import RunConfig, parse
 from riskon.sweeps.keys import code_version, rules_used, run_id, series_needed
 from riskon.sweeps.row_fields import digest
+from riskon.sweeps.rulecheck import check_stored_rules
 from riskon.sweeps.spec import apply
 from riskon.sweeps.store_errors import StoreError
 from strategies.codehash import rule_hash
@@ -86,6 +87,7 @@ def rebuild_returns(store, rows: list[dict], cache: Cache | None = None) -> list
         engine = row.get("engine") or "backtrader"
         fps = {f"{s}@{tf}": f.attrs["fingerprint"] for (s, tf), f in frames.items()}
         if run_id(cfg, fps, engine) != row["run_id"]:
+            check_stored_rules(sweep, cfg, who)  # a rule edited since: the line names the rule and its folder
             if not _code_changed(sweep, cfg):  # same code and data: the id itself does not belong to this run
                 raise StoreError(
                     f"{who}: its id is not the one its parameters, data and code give ({run_id(cfg, fps, engine)}); "

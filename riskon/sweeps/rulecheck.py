@@ -12,17 +12,21 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from riskon.config import RunConfig
 from riskon.sweeps.keys import rules_used
-from riskon.sweeps.store import Store, StoreError
+from riskon.sweeps.store_errors import StoreError
 from strategies import rules
 from strategies.codehash import rule_hash
 from strategies.errors import RuleError
 
 
-def sweep_row(store: Store, sweep_id: str) -> dict:
-    """A stored sweep's row (name, config text, spec, code version, rule hashes, ...) as a dict."""
+def sweep_row(store: Any, sweep_id: str) -> dict:
+    """A stored sweep's row (name, config text, spec, code version, rule hashes, ...) as a dict.
+
+    ``store`` is a ``riskon.sweeps.store.Store`` (not imported: the store's rebuild checks rules through here).
+    """
     with store.connect(read_only=True) as con:
         cur = con.execute("SELECT * FROM sweeps WHERE sweep_id = ?", [sweep_id])
         values = cur.fetchone()

@@ -238,7 +238,13 @@ def test_a_good_folder_commits_every_series_and_leaves_no_temporary_file(tmp_pat
     ]
     assert listed["problem"].isna().all()
     names = sorted(tree(seeded.root))
-    assert len(names) == 8 and not [n for n in names if n.startswith(".")]
+    assert not [n for n in names if n.startswith(".")]
+    # a JSON and a Parquet file per series, and BTC-USD's replaced version kept for runs stored against it
+    assert (
+        len([n for n in names if "/" not in n]) == 8
+        and [n for n in names if "/" in n] == [n for n in names if n.startswith("versions/BTC-USD__1d.")]
+        and len([n for n in names if "/" in n]) == 1
+    )
     assert tree(seeded.root)["ETH-USD__1d.json"] == eth_before  # unchanged content, untouched file
 
 
@@ -258,7 +264,9 @@ def _committed(cache: Cache) -> None:
         ["ETH-USD", 5],
     ]
     assert not [n for n in tree(cache.root) if n.startswith(".")]
-    assert len(tree(cache.root)) == 6  # a JSON and one Parquet file per series
+    top = [n for n in tree(cache.root) if "/" not in n]
+    assert len(top) == 6  # a JSON and one Parquet file per series; BTC-USD's replaced version under versions/
+    assert [n.split(".")[0] for n in tree(cache.root) if "/" in n] == ["versions/BTC-USD__1d"]
 
 
 def _count_replaces(tmp_path: Path, monkeypatch) -> int:
@@ -273,9 +281,10 @@ def _count_replaces(tmp_path: Path, monkeypatch) -> int:
     return len(calls)
 
 
-def test_a_folder_commit_makes_seven_renames(tmp_path, monkeypatch):
-    # journal begun, journal prepared, 2 Parquet files, 2 JSONs, journal committed (the commit point)
-    assert _count_replaces(tmp_path, monkeypatch) == 7
+def test_a_folder_commit_makes_eight_renames(tmp_path, monkeypatch):
+    # journal begun, journal prepared, 2 Parquet files, 2 JSONs, journal committed (the commit point), then
+    # BTC-USD's replaced Parquet file moved under versions/ (kept for stored runs that read it)
+    assert _count_replaces(tmp_path, monkeypatch) == 8
 
 
 @pytest.mark.parametrize("persistent", [False, True], ids=["one-fault", "disk-stays-full"])
