@@ -151,18 +151,20 @@ def overlapping_labels(fig: Figure) -> list[tuple[str, str]]:
     return found
 
 
-def thin_ticks(ax: Axes, which: str = "x", keep: int | None = None) -> int:
+def thin_ticks(ax: Axes, which: str = "x", keep: int | None = None, draw: bool = True) -> int:
     """Hide tick labels of one axis, keeping every k-th (k = 1, 2, 3, ...), until those shown are apart.
 
     Returns k. Labels ``0, k, 2k, ...`` stay, and the label at position ``keep`` (the best run's value)
     replaces a neighbour it would touch. Call it once the layout is final (after ``tight_layout``): a
-    many-valued parameter keeps readable labels instead of a smear.
+    many-valued parameter keeps readable labels instead of a smear. ``draw=False``: the caller has laid
+    the figure out already (``draw_without_rendering``, once for all its axes: hiding labels moves nothing).
     """
     fig = ax.get_figure()
     if fig.canvas is None or not isinstance(fig.canvas, FigureCanvasAgg):
         FigureCanvasAgg(fig)
     axis = ax.xaxis if which == "x" else ax.yaxis
-    fig.draw_without_rendering()
+    if draw:
+        fig.draw_without_rendering()
     renderer = fig.canvas.get_renderer()
     labels = _shown_ticks(axis)
     boxes = [lb.get_window_extent(renderer) for lb in labels]

@@ -2,7 +2,7 @@
 
 One self-contained page per sweep (``reports/<sweep>/sweep.html``): the best runs; the
 distribution of every metric with the best run marked; for each pair of swept parameters a
-heatmap of the objective with the other parameters fixed at the best run's values, and one with
+heatmap (an HTML table) of the objective with the other parameters fixed at the best run's values, and one with
 them aggregated (median over the rest); the objective of the best run's grid neighbours (one step
 each way along each parameter, the rest fixed) and a slice through each parameter; where the
 best run falls in its random-entry null; the robustness block (probabilistic and deflated
@@ -15,6 +15,7 @@ walk-forward trades its test windows (nothing is swept: a missing combination is
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
@@ -31,6 +32,8 @@ from riskon.config import ConfigError
 from riskon.metrics import LABELS, METRICS
 from riskon.pages.charts import thin_ticks
 from riskon.pages.comparison_page import PERCENTILE_FORMAT
+from riskon.pages.figure_pool import FigurePool
+from riskon.pages.heat_table import heat_pair
 from riskon.pages.html import esc, figure, new_figure, page, report_path, table, write_page
 from riskon.pages.robustness_page import robustness_section
 from riskon.pages.walkforward_page import SUMMARY_NOTE, equity_chart, setup_html, summary_html, windows_html
@@ -76,7 +79,7 @@ def load_sweep(store: Store, sweep: str | None) -> SweepData:
     except (KeyError, FileNotFoundError) as e:
         raise ConfigError(str(e).strip("'\"")) from None
     spec = sweep_spec(store, info["sweep_id"])
-    runs = store.runs(info["sweep_id"])
+    runs = store.runs(info["sweep_id"], columns=["status", *METRICS])  # a million runs: no texts besides run ids
     ok = runs[runs["status"] == "ok"].copy()
     if ok.empty:
         raise ConfigError(f"sweep {info['name']} has no finished runs to report")
@@ -193,8 +196,7 @@ def distribution_figure(data: SweepData):
     for ax in axes[n:]:
         ax.set_visible(False)
     fig.suptitle(f"{len(data.runs)} runs; red line: the best run by {data.objective}", fontsize=10)
-    fig.tight_layout()
-    return fig
+    return _laid_out(fig)
 
 
 # -- heatmaps -------------------------------------------------------------------------------------------
@@ -231,32 +233,22 @@ def heat_grids(data: SweepData, x: str, y: str) -> tuple[pd.DataFrame, pd.DataFr
     return grid_fixed.astype("float64"), grid_median.astype("float64")
 
 
-def heatmap_figure(data: SweepData, x: str, y: str):
-    """Two heatmaps of the objective over ``x`` and ``y``: the rest at the best run's values, and the median."""
+def heatmap_html(data: SweepData, x: str, y: str) -> str:
+    """The objective over ``x`` and ``y`` as two heat tables (``riskon.pages.heat_table``): the rest at the best
+    run's values, and the median over the rest; one colour scale, the best run's cell framed."""
     fixed, median = heat_grids(data, x, y)
-    both = np.concatenate([fixed.to_numpy().ravel(), median.to_numpy().ravel()])
-    both = both[np.isfinite(both)]
-    lo, hi = (float(both.min()), float(both.max())) if len(both) else (0.0, 1.0)
-    cmap = "RdYlGn_r" if data.direction == "minimize" else "RdYlGn"
-    fig = new_figure(12, max(3.2, 0.45 * len(fixed) + 2.0))
-    axes = fig.subplots(1, 2)
     others = [p for p in data.params if p not in (x, y)]
     at_best = ", ".join(f"{p}={_fmt_value(data.best[p])}" for p in others) or "no other parameters"
     titles = [f"rest at the best run ({at_best})", "median over the other parameters" if others else "all runs"]
-    for ax, grid, title in zip(axes, (fixed, median), titles, strict=True):
-        im = ax.imshow(grid.to_numpy(), cmap=cmap, vmin=lo, vmax=hi if hi > lo else lo + 1e-9, aspect="auto")
-        for (i, j), v in np.ndenumerate(grid.to_numpy()):
-            ax.text(j, i, "-" if not np.isfinite(v) else f"{v:.2f}", ha="center", va="center", fontsize=8)
-        ax.set_xticks(range(grid.shape[1]), [_fmt_value(v) for v in grid.columns], fontsize=8)
-        ax.set_yticks(range(grid.shape[0]), [_fmt_value(v) for v in grid.index], fontsize=8)
-        ax.set_xlabel(x)
-        ax.set_ylabel(y)
-        ax.set_title(title, fontsize=9)
-        bi, bj = list(grid.index).index(data.best[y]), list(grid.columns).index(data.best[x])
-        ax.add_patch(_box(bj, bi))
-        fig.colorbar(im, ax=ax, shrink=0.8).set_label(data.objective, fontsize=8)
-    fig.suptitle(f"{LABELS[data.objective]} over {x} and {y} (black box: the best run)", fontsize=10)
+    best = (data.best[y], data.best[x])
+    return heat_pair(list(zip(titles, (fixed, median), strict=True)), x, y, best, LABELS[data.objective],
+                     data.direction, _fmt_value)  # fmt: skip
+
+
+def _laid_out(fig):
+    """``tight_layout`` once, then no layout engine: saving the figure would otherwise lay it out twice more."""
     fig.tight_layout()
+    fig.set_layout_engine("none")
     return fig
 
 
@@ -298,9 +290,10 @@ def slice_figure(data: SweepData):
     for ax in axes[len(names) :]:
         ax.set_visible(False)
     fig.suptitle("Slices through the best run (red): one parameter moves, the rest stay", fontsize=10)
-    fig.tight_layout()
+    _laid_out(fig)
+    fig.draw_without_rendering()  # one layout pass for every slice's labels (the layout is final)
     for ax, p in zip(axes, names, strict=False):
-        thin_ticks(ax, "x", keep=best_at[p])
+        thin_ticks(ax, "x", keep=best_at[p], draw=False)
     return fig
 
 
@@ -368,7 +361,7 @@ def null_section(data: SweepData, n: int, seed: int, cache=None) -> list[str]:
     ax.set_xlabel(LABELS.get(metric, metric))
     ax.legend(fontsize=8)
     ax.set_title(f"Best run {data.best['run_id'][:12]} against entries at random dates (same trades, same holds)")
-    fig.tight_layout()
+    _laid_out(fig)
     cols = ["strategy", "null_p05", "null_median", "null_p95", "percentile"]
     cells = pd.DataFrame(index=[LABELS.get(m, m) for m in summary.index], columns=cols, dtype=object)
     for m, label in zip(summary.index, cells.index, strict=True):
@@ -428,6 +421,16 @@ def sweep_report(
     chosen = pairs(data, x, y)
     best = best_table(data, top)
     formats = {LABELS[m]: METRICS[m] for m in METRICS}
+    # the figures are drawn by forked processes (riskon.pages.figure_pool) while this one re-runs the best run
+    # for its null and reads the robustness and walk-forward
+    jobs = [(functools.partial(distribution_figure, data), "histogram of each metric over the sweep")]
+    if varied(data):
+        jobs.append((functools.partial(slice_figure, data), "the objective along each parameter through the best run"))
+    with FigurePool(jobs) as pool:
+        null = null_section(data, null_n, seed, cache=cache)
+        robust = robustness_section(data.store, data.info["sweep_id"])
+        walk = walkforward_section(data, cache=cache)
+        images = iter(pool.results())
     sections = [
         f'<p class="note">{len(data.runs)} finished runs of {esc(data.info["n_total"])} '
         f"({esc(data.spec.get('method', '?'))} sweep, status {esc(data.info['status'])}); objective "
@@ -447,19 +450,18 @@ def sweep_report(
             else []
         ),
         "<h2>Distribution of each metric</h2>",
-        figure(distribution_figure(data), "histogram of each metric over the sweep"),
+        next(images),
         "<h2>The objective over two parameters</h2>",
     ]
     if chosen:
-        for px, py in chosen:
-            sections.append(figure(heatmap_figure(data, px, py), f"heatmap of {data.objective} over {px} and {py}"))
+        sections += [heatmap_html(data, px, py) for px, py in chosen]
     else:
         sections.append('<p class="note">Fewer than two parameters vary: no heatmap.</p>')
     sections.append("<h2>Parameter stability around the best run</h2>")
     if varied(data):
         stab = stability_table(data)
         sections += [
-            figure(slice_figure(data), "the objective along each parameter through the best run"),
+            next(images),
             f'<div id="stability">{table(stab, {data.objective: "{:.3f}", "change": "{:+.3f}"}, index=False)}</div>',
             f'<p class="note">Neighbours: one grid step down and up along each parameter, the rest at the best '
             f"run's values; a blank objective means that neighbour was not run. Median neighbour "
@@ -468,12 +470,8 @@ def sweep_report(
         ]
     else:
         sections.append('<p class="note">No parameter varies.</p>')
-    sections.append("<h2>The best run against a random entry</h2>")
-    sections += null_section(data, null_n, seed, cache=cache)
-    sections.append("<h2>Robustness: PSR, DSR, PBO</h2>")
-    sections += robustness_section(data.store, data.info["sweep_id"])
-    sections.append("<h2>Walk-forward</h2>")
-    sections += walkforward_section(data, cache=cache)
+    sections += ["<h2>The best run against a random entry</h2>", *null, "<h2>Robustness: PSR, DSR, PBO</h2>", *robust,
+                 "<h2>Walk-forward</h2>", *walk]  # fmt: skip
     path = Path(out) if out is not None else report_path(data.name, "sweep.html")  # a stored name: sanitised
     title = f"sweep {data.name}: best by {data.objective}"
     return write_page(path, page(title, sections, subtitle=f"sweep id {data.info['sweep_id']}"))

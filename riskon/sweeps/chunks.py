@@ -73,70 +73,91 @@ def plan(tasks: list[tuple[dict, object, str]], frames: dict, sweep_id: str, siz
 
     A generator: a pool starts on the first chunks while the next settings' bars are built.
     """
-    # a backtest's stack (pandas, numba, backtrader) loads only when one runs
-    from feeds.errors import DataError
-    from feeds.frame import timeframe_delta
-    from riskon.metrics import rf_per_bar
-    from riskon.runner import _cut, build_bars, buy_and_hold, config_rate, load_rates, strategy_params
+    # the sweep machinery (DuckDB, pools) loads only for a sweep
     from riskon.sweeps.keys import bars_key
-    from strategies.backtest import equity_returns
-    from strategies.cash import rate_key, run_growth
-    from strategies.fastsim import market_args, market_arrays, param_args
 
     groups: dict[str, list] = {}
     for overrides, cfg, rid in tasks:
         groups.setdefault(bars_key(cfg), []).append((overrides, cfg, rid))
     for members in groups.values():
-        cfg = members[0][1]
-        try:
-            index = frames[(cfg.data["index"], "1d")]
-            raw = {
-                a: _cut(frames[(a, cfg.data["timeframe"])], cfg.data["start"], cfg.data["end"], a)
-                for a in cfg.target["assets"]
-            }
-            _, bars, assets = build_bars(cfg, index, raw)
-            args = market_args(market_arrays(bars, assets))
-        except Exception as e:  # the whole setting fails: every combination of it is an error row
-            error = f"{type(e).__name__}: {e}".splitlines()[0][:500]
-            for start in range(0, len(members), size):
-                items = [(rid, json.dumps(ov, sort_keys=True), ()) for ov, _, rid in members[start : start + size]]
-                yield Chunk(sweep_id, None, items, error)
-            continue
-        by_cost: dict[tuple, tuple] = {}  # buy-and-hold depends on the cash, the costs and the cash rate
-        growths: dict[tuple, np.ndarray] = {}  # g_i per cash rate, shared by the rows that use it
-        rates: dict = {}  # yield series by symbol (the members share the data settings, so the lag)
-        rfs: dict[tuple, np.ndarray | None] = {}  # the risk-free returns per bar, per risk-free rate
-        try:
-            for overrides, c, rid in members:
-                if isinstance(c.portfolio["cash_rate"], str) and c.portfolio["cash_rate"] not in rates:
-                    rates.update(load_rates(c))
-                if isinstance(c.portfolio["risk_free"], str) and c.portfolio["risk_free"] not in rates:
-                    rates.update(load_rates(c))
-                p = strategy_params(c, rates)
-                key = rate_key(p.cash_rate)
-                if key not in growths:
-                    growths[key] = run_growth(bars.index, p.cash_rate)
-                risk_free = config_rate(c, "risk_free", rates)
-                rfk = rate_key(risk_free)
-                if rfk not in rfs:  # a zero rate subtracts nothing: the metrics stay bit for bit those of rf 0
-                    zero = isinstance(risk_free, float) and risk_free == 0.0
-                    step = timeframe_delta(c.data["timeframe"])
-                    rfs[rfk] = None if zero else rf_per_bar(bars.index, risk_free, step)
-                _, items = by_cost.setdefault((p.cash, p.fee, p.slippage, key, rfk), (p, []))
-                items.append((rid, json.dumps(overrides, sort_keys=True), param_args(p, growths[key])))
-        except DataError as e:  # a yield series missing or not covering the bars: every row of the setting fails
-            error = f"DataError: {e}".splitlines()[0][:500]
-            for start in range(0, len(members), size):
-                items = [(rid, json.dumps(ov, sort_keys=True), ()) for ov, _, rid in members[start : start + size]]
-                yield Chunk(sweep_id, None, items, error)
-            continue
-        times = bars.index.as_unit("us").asi8.copy()
-        start_day = np.datetime64(int(times[0]), "us")  # naive UTC: a worker unpickles it without pandas
-        for group, (p, items) in by_cost.items():
-            bench = equity_returns(buy_and_hold(assets, p), p.cash).to_numpy(dtype="float64")
-            market = Market(args, times, start_day, bench, cfg.name, rfs[group[-1]])
-            for start in range(0, len(items), size):
-                yield Chunk(sweep_id, market, items[start : start + size])
+        yield from plan_setting(members, market_of(members[0][1], frames), {}, sweep_id, size)
+
+
+def market_of(cfg, frames: dict) -> tuple | str:
+    """``(bars, target prices, the kernel's market arrays)`` of ``cfg``'s data/rule setting, or its one-line error."""
+    # a backtest's stack (pandas, numba, backtrader) loads only when one runs
+    from riskon.runner import _cut, build_bars
+    from strategies.fastsim import market_args, market_arrays
+
+    try:
+        index = frames[(cfg.data["index"], "1d")]
+        raw = {
+            a: _cut(frames[(a, cfg.data["timeframe"])], cfg.data["start"], cfg.data["end"], a)
+            for a in cfg.target["assets"]
+        }
+        _, bars, assets = build_bars(cfg, index, raw)
+        return bars, assets, market_args(market_arrays(bars, assets))
+    except Exception as e:  # the whole setting fails: every combination of it is an error row
+        return f"{type(e).__name__}: {e}".splitlines()[0][:500]
+
+
+def plan_setting(members: list, market: tuple | str, rates: dict, sweep_id: str, size: int) -> Iterator[Chunk]:
+    """Chunks of one setting's tasks ``(overrides, config, run id)``, given its ``market_of`` (built anywhere).
+
+    ``rates``: yield series by symbol already loaded (a Dask worker gets them from the driver); a symbol
+    missing from it is loaded from the cache into it.
+    """
+    # a backtest's stack (pandas, numba, backtrader) loads only when one runs
+    from feeds.errors import DataError
+    from feeds.frame import timeframe_delta
+    from riskon.metrics import rf_per_bar
+    from riskon.runner import buy_and_hold, config_rate, load_rates, strategy_params
+    from strategies.backtest import equity_returns
+    from strategies.cash import rate_key, run_growth
+    from strategies.fastsim import param_args
+
+    if isinstance(market, str):
+        yield from _failed(members, market, sweep_id, size)
+        return
+    bars, assets, args = market
+    cfg = members[0][1]
+    by_cost: dict[tuple, tuple] = {}  # buy-and-hold depends on the cash, the costs and the cash rate
+    growths: dict[tuple, np.ndarray] = {}  # g_i per cash rate, shared by the rows that use it
+    rfs: dict[tuple, np.ndarray | None] = {}  # the risk-free returns per bar, per risk-free rate
+    try:
+        for overrides, c, rid in members:
+            if isinstance(c.portfolio["cash_rate"], str) and c.portfolio["cash_rate"] not in rates:
+                rates.update(load_rates(c))
+            if isinstance(c.portfolio["risk_free"], str) and c.portfolio["risk_free"] not in rates:
+                rates.update(load_rates(c))
+            p = strategy_params(c, rates)
+            key = rate_key(p.cash_rate)
+            if key not in growths:
+                growths[key] = run_growth(bars.index, p.cash_rate)
+            risk_free = config_rate(c, "risk_free", rates)
+            rfk = rate_key(risk_free)
+            if rfk not in rfs:  # a zero rate subtracts nothing: the metrics stay bit for bit those of rf 0
+                zero = isinstance(risk_free, float) and risk_free == 0.0
+                step = timeframe_delta(c.data["timeframe"])
+                rfs[rfk] = None if zero else rf_per_bar(bars.index, risk_free, step)
+            _, items = by_cost.setdefault((p.cash, p.fee, p.slippage, key, rfk), (p, []))
+            items.append((rid, json.dumps(overrides, sort_keys=True), param_args(p, growths[key])))
+    except DataError as e:  # a yield series missing or not covering the bars: every row of the setting fails
+        yield from _failed(members, f"DataError: {e}".splitlines()[0][:500], sweep_id, size)
+        return
+    times = bars.index.as_unit("us").asi8.copy()
+    start_day = np.datetime64(int(times[0]), "us")  # naive UTC: a worker unpickles it without pandas
+    for group, (p, items) in by_cost.items():
+        bench = equity_returns(buy_and_hold(assets, p), p.cash).to_numpy(dtype="float64")
+        market_ = Market(args, times, start_day, bench, cfg.name, rfs[group[-1]])
+        for start in range(0, len(items), size):
+            yield Chunk(sweep_id, market_, items[start : start + size])
+
+
+def _failed(members: list, error: str, sweep_id: str, size: int) -> Iterator[Chunk]:
+    for start in range(0, len(members), size):
+        items = [(rid, json.dumps(ov, sort_keys=True), ()) for ov, _, rid in members[start : start + size]]
+        yield Chunk(sweep_id, None, items, error)
 
 
 # -- the worker side ----------------------------------------------------------------------

@@ -18,7 +18,7 @@ import tomllib
 import traceback
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -32,13 +32,16 @@ from feeds.loader import load
 from riskon.config import ConfigError, RunConfig
 from riskon.lookahead_gate import LookaheadGate, frame_fingerprints
 from riskon.metrics import METRICS
+from riskon.sweeps import scaleout
 from riskon.sweeps.batch_writer import BatchWriter
-from riskon.sweeps.dask_security import check_address, connect_client
+from riskon.sweeps.dask_security import check_address
+from riskon.sweeps.engine_choice import choose_engine, resolve_engine
+from riskon.sweeps.engine_choice import unsupported as _unsupported
 from riskon.sweeps.keys import bars_key, code_version, run_id, series_needed, stable_hash, strategy_key
-from riskon.sweeps.pools import ExecutorError, no_script_reimport, pool_results, stop_pool
+from riskon.sweeps.pools import pool_results, stop_pool
 from riskon.sweeps.prepared import build_setting, prepared_tasks
 from riskon.sweeps.rulecheck import sweep_rule_hashes
-from riskon.sweeps.spec import MAX_COMBINATIONS, Combinations, SweepSpec, apply, parse_sweep
+from riskon.sweeps.spec import MAX_COMBINATIONS, Combinations, GridSpace, SweepSpec, apply, parse_sweep, validate
 from riskon.sweeps.store import Store, StoreError
 from riskon.sweeps.streaming import BLOCK, RunIds, in_blocks, pending, stored_runs, survey, windowed, with_ids
 
@@ -179,39 +182,15 @@ def _evaluate_local(tasks, base, frames, workers: int, engine: str) -> Iterator[
 def _evaluate_dask_cluster(
     tasks, base, frames, workers: int, scheduler: str, engine: str, chunks=None
 ) -> Iterator[dict]:
-    # Dask loads only for a Dask sweep
-    from dask.distributed import Client, LocalCluster
-
-    os.environ["NUMBA_NUM_THREADS"] = "1"
-    cluster = None
-    if scheduler == "local":
-        with no_script_reimport():  # its worker processes must not re-run the user's script
-            cluster = LocalCluster(
-                n_workers=max(workers, 1), threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None, silence_logs=40,
-            )  # fmt: skip
-        client = Client(cluster)
-    else:
-        client = connect_client(scheduler)  # TLS beyond the loopback; one line when unreachable
-    try:
+    with scaleout.open_client(scheduler, workers) as client:
         if chunks is not None:  # the fast engine: self-contained chunks, no shared state
             # numba loads only for the fast engine
             from riskon.sweeps.chunks import evaluate_chunk
 
             yield from windowed(client, evaluate_chunk, ((c,) for c in chunks), flatten=True)
             return
-        try:
-            state = client.scatter((uuid.uuid4().hex, base, frames, engine), broadcast=True)
-        except TimeoutError:  # no worker to receive the data
-            raise ExecutorError(
-                f"no Dask worker is connected to the scheduler at {scheduler}; start workers, then run the same "
-                "command again (finished runs are kept)"
-            ) from None
+        state = scaleout.send(client, (uuid.uuid4().hex, base, frames, engine), scheduler)
         yield from windowed(client, _evaluate_dask, ((state, *t) for t in tasks))
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def run_sweep(
@@ -267,6 +246,71 @@ def run_sweep(
 def _run_grid(
     path, cfg0, text, raw, base, spec, db, workers, scheduler, cache, progress, announce, t0, engine, pool, gate=None
 ) -> SweepResult:
+    with contextlib.ExitStack() as stack:
+        found = None
+        if scheduler is not None and engine != "backtrader":  # workers expand their own ranges of the grid
+            found = _scaled(stack, path, cfg0, raw, spec, scheduler, workers, cache, announce, engine, gate)
+        if found is None:
+            found = _driven(path, cfg0, raw, base, spec, workers, scheduler, cache, announce, engine, pool, gate)
+        engine, fps, ids, seen, stream_of = found
+        ident = {"name": cfg0.name, "config": base, "spec": spec.__dict__, "data": fps, "engine": engine}
+        sweep_id = stable_hash({**ident, "code": code_version()})[:12]
+        store = Store(db)
+        store.put_sweep(
+            {"sweep_id": sweep_id, "name": cfg0.name, "config_text": text,
+             "spec": json.dumps(spec.__dict__, default=str), "fingerprints": fps, "code_version": code_version(),
+             "status": "running", "n_total": ids.distinct,
+             "strategy_key": strategy_key(cfg0), "rule_hashes": sweep_rule_hashes(cfg0, spec.values)}
+        )  # fmt: skip
+        if gate is not None and gate.failures:
+            store.set_lookahead(sweep_id, "; ".join(gate.failures))
+        already, done = stored_runs(store, sweep_id, ids)
+        n_todo = ids.distinct - already
+        if announce:
+            announce(
+                f"sweep {cfg0.name} ({sweep_id}): {ids.distinct} combinations"
+                + (f", {seen.skipped} skipped by rule constraints" if seen.skipped else "")
+                + (f", {already} already stored; running {n_todo}" if already else "")
+            )
+        executor = f"dask ({scheduler})" if scheduler else ("serial" if workers <= 1 else f"{workers} local processes")
+        executor += f", {engine} engine"
+        ran, failed = _drain(store, sweep_id, stream_of(sweep_id, done, n_todo), spec.batch_size, progress, already,
+                             seen.valid)  # fmt: skip
+    return SweepResult(sweep_id, cfg0.name, ids.distinct, already, ran, failed, seen.skipped,
+                       time.perf_counter() - t0, executor, store.runs(sweep_id))  # fmt: skip
+
+
+def _scaled(stack, path, cfg0, raw, spec, scheduler, workers, cache, announce, engine, gate):
+    """Phases A and B on the workers (``riskon.sweeps.scaleout``); None when the sweep needs the driver's path."""
+    symbols = scaleout.eligible(raw, spec, cfg0, str(path), engine)
+    if symbols is None:
+        return None
+    frames = {(s, tf): load(s, tf, cache=cache, announce=announce) for s, tf in series_needed([cfg0])}
+    fps = {f"{s}@{tf}": f.attrs["fingerprint"] for (s, tf), f in frames.items()}
+    st = scaleout.setup(raw, spec, cfg0, str(path), engine, fps, symbols)
+    with contextlib.ExitStack() as mine:
+        client = mine.enter_context(scaleout.open_client(scheduler, workers))
+        seen = scaleout.survey_grid(client, st, scheduler)
+        if seen is None or (seen.unsupported is not None and engine == "auto"):
+            return None  # the driver's path (its own client): it announces the backtrader engine
+        stack.enter_context(mine.pop_all())  # the client stays open for phase B
+    resolve_engine(engine, seen.unsupported, announce)  # --engine fast: one line naming what it cannot run
+    space = GridSpace(spec)
+    samples = [validate(raw, space.at(pos), str(path)) for pos in seen.samples]
+    for cfg in samples:  # the lookahead gate: once per rule setting (riskon.lookahead_gate), before any run
+        if gate is not None:
+            gate.check(cfg, frame_fingerprints(cfg, frames), lambda cfg=cfg: build_setting(cfg, frames)[:2])
+    markets = scaleout.markets(frames, samples)
+
+    def stream_of(sweep_id: str, done, n_todo: int) -> Iterator[dict]:
+        positions, ids = scaleout.to_run(seen, done)
+        return scaleout.run_grid(client, scaleout.Runs(st, sweep_id, markets), positions, ids, scheduler)
+
+    return "fast", fps, seen.run_ids(), seen, stream_of
+
+
+def _driven(path, cfg0, raw, base, spec, workers, scheduler, cache, announce, engine, pool, gate):
+    """The driver validates, identifies and plans every combination; workers (or this process) run them."""
     combos = Combinations(raw, spec, str(path))  # streamed in three passes (riskon.sweeps.streaming)
     seen = survey(combos, None if engine == "backtrader" else _unsupported)
     engine = resolve_engine(engine, seen.unsupported, announce)
@@ -274,11 +318,9 @@ def _run_grid(
         stop_pool(pool)
     frames = {(s, tf): load(s, tf, cache=cache, announce=announce) for s, tf in seen.series}
     fps = {f"{s}@{tf}": f.attrs["fingerprint"] for (s, tf), f in frames.items()}
-    ident = {"name": cfg0.name, "config": base, "spec": spec.__dict__, "data": fps, "engine": engine}
-    sweep_id = stable_hash({**ident, "code": code_version()})[:12]
 
     def rid_of(cfg: RunConfig) -> str:
-        return run_id(cfg, {k: fps[k] for k in _fps_of(cfg, fps)}, engine)
+        return run_id(cfg, {k: fps[k] for k in scaleout.fps_of(cfg, fps)}, engine)
 
     ids = RunIds()  # the same run twice in one grid (e.g. a swept description) runs once
     memo_ids: list[str] | None = [] if seen.memo is not None else None
@@ -289,48 +331,33 @@ def _run_grid(
         if memo_ids is not None:
             memo_ids.append(rid)
     ids.finish()
-    store = Store(db)
-    store.put_sweep(
-        {"sweep_id": sweep_id, "name": cfg0.name, "config_text": text, "spec": json.dumps(spec.__dict__, default=str),
-         "fingerprints": fps, "code_version": code_version(), "status": "running", "n_total": ids.distinct,
-         "strategy_key": strategy_key(cfg0), "rule_hashes": sweep_rule_hashes(cfg0, spec.values)}
-    )  # fmt: skip
-    if gate is not None and gate.failures:
-        store.set_lookahead(sweep_id, "; ".join(gate.failures))
-    already, done = stored_runs(store, sweep_id, ids)
-    n_todo = ids.distinct - already
-    if announce:
-        announce(
-            f"sweep {cfg0.name} ({sweep_id}): {ids.distinct} combinations"
-            + (f", {seen.skipped} skipped by rule constraints" if seen.skipped else "")
-            + (f", {already} already stored; running {n_todo}" if already else "")
-        )
-    tasks = pending(combos, seen.memo, memo_ids, rid_of, ids.repeated, done)  # generated as the workers take them
-    executor = f"dask ({scheduler})" if scheduler else ("serial" if workers <= 1 else f"{workers} local processes")
-    executor += f", {engine} engine"
+
+    def stream_of(sweep_id: str, done, n_todo: int) -> Iterator[dict]:
+        tasks = pending(combos, seen.memo, memo_ids, rid_of, ids.repeated, done)  # generated as workers take them
+        if engine == "fast":  # chunks of combinations, data prepared once here (riskon.sweeps.chunks)
+            # the sweep machinery (DuckDB, pools) loads only for a sweep
+            from riskon.sweeps import chunks as fastsweep
+
+            size = fastsweep.chunk_size(n_todo, workers)
+            chunks = itertools.chain.from_iterable(
+                fastsweep.plan(block, frames, sweep_id, size) for block in in_blocks(tasks, BLOCK)
+            )
+            if scheduler:
+                return _evaluate_dask_cluster([], base, frames, workers, scheduler, engine, chunks=chunks)
+            return fastsweep.evaluate_local(chunks, workers, pool)
+        bt_tasks = prepared_tasks(tasks, frames, sweep_id)  # signals computed here: workers get arrays
+        if scheduler:
+            return _evaluate_dask_cluster(bt_tasks, base, frames, workers, scheduler, engine)
+        return _evaluate_local(bt_tasks, base, frames, workers, engine)
+
+    return engine, fps, ids, seen, stream_of
+
+
+def _drain(store, sweep_id, stream, batch_size, progress, already, valid) -> tuple[int, int]:
+    """Commit every row of ``stream`` in batches (a writer thread); on any failure keep what finished, mark it."""
     ran = failed = 0
     batch: list[dict] = []
     fault = _fault()
-    if engine == "fast":  # chunks of combinations, data prepared once here (riskon.sweeps.chunks)
-        # the sweep machinery (DuckDB, pools) loads only for a sweep
-        from riskon.sweeps import chunks as fastsweep
-
-        size = fastsweep.chunk_size(n_todo, workers)
-        chunks = itertools.chain.from_iterable(
-            fastsweep.plan(block, frames, sweep_id, size) for block in in_blocks(tasks, BLOCK)
-        )
-        stream = (
-            _evaluate_dask_cluster([], base, frames, workers, scheduler, engine, chunks=chunks)
-            if scheduler
-            else fastsweep.evaluate_local(chunks, workers, pool)
-        )
-    else:
-        bt_tasks = prepared_tasks(tasks, frames, sweep_id)  # signals computed here: workers get arrays
-        stream = (
-            _evaluate_dask_cluster(bt_tasks, base, frames, workers, scheduler, engine)
-            if scheduler
-            else _evaluate_local(bt_tasks, base, frames, workers, engine)
-        )
     committed = [0]  # batches committed so far (the fault injection counts them)
 
     def commit(rows: list[dict]) -> None:
@@ -344,8 +371,8 @@ def _run_grid(
             ran += 1
             failed += row["status"] != "ok"
             if progress:
-                progress(already + ran, seen.valid)
-            if len(batch) >= spec.batch_size:
+                progress(already + ran, valid)
+            if len(batch) >= batch_size:
                 writer.put(batch)
                 batch = []
         writer.put(batch)
@@ -362,46 +389,7 @@ def _run_grid(
             with contextlib.suppress(StoreError):
                 store.set_status(sweep_id, "interrupted" if isinstance(e, KeyboardInterrupt) else "failed")
         raise
-    return SweepResult(sweep_id, cfg0.name, ids.distinct, already, ran, failed, seen.skipped,
-                       time.perf_counter() - t0, executor, store.runs(sweep_id))  # fmt: skip
-
-
-def _unsupported(cfg: RunConfig) -> str | None:
-    """Why the fast engine cannot run ``cfg``, or None."""
-    # a backtest's stack (pandas, numba, backtrader) loads only when one runs
-    from riskon.runner import strategy_params
-    from strategies.fastsim import is_supported
-
-    ok, why = is_supported(strategy_params(cfg))
-    return None if ok else why
-
-
-def resolve_engine(engine: str, unsupported: str | None, announce: Callable[[str], None] | None) -> str:
-    """The engine to use, given why the fast engine cannot run some combination (None: it can run all)."""
-    if engine not in ("auto", "fast", "backtrader"):
-        raise ConfigError(f"unknown engine {engine!r}; valid: auto, fast, backtrader")
-    if engine == "backtrader" or unsupported is None:
-        return "backtrader" if engine == "backtrader" else "fast"
-    if engine == "fast":
-        raise ConfigError(f"--engine fast cannot run this sweep: {unsupported}; use --engine backtrader")
-    if announce:
-        announce(f"engine: backtrader ({unsupported})")
-    return "backtrader"
-
-
-def choose_engine(engine: str, configs: Iterable[RunConfig], announce: Callable[[str], None] | None) -> str:
-    """Resolve ``auto``; refuse ``fast`` for a feature only backtrader simulates."""
-    if engine not in ("auto", "fast", "backtrader"):
-        raise ConfigError(f"unknown engine {engine!r}; valid: auto, fast, backtrader")
-    if engine == "backtrader":
-        return engine
-    why = next((w for w in map(_unsupported, configs) if w is not None), None)
-    return resolve_engine(engine, why, announce)
-
-
-def _fps_of(cfg: RunConfig, fps: dict[str, str]) -> list[str]:
-    keys = [f"{cfg.data['index']}@1d"] + [f"{a}@{cfg.data['timeframe']}" for a in cfg.target["assets"]]
-    return [k for k in keys if k in fps]
+    return ran, failed
 
 
 def _commit(store: Store, batch: list[dict], batches: int, fault) -> int:
@@ -464,7 +452,7 @@ def _run_optuna(
             except ConfigError:
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
                 continue
-            rid = run_id(cfg, {k: fps[k] for k in _fps_of(cfg, fps)}, engine)
+            rid = run_id(cfg, {k: fps[k] for k in scaleout.fps_of(cfg, fps)}, engine)
             if gate is not None:  # the lookahead gate: once per rule setting, before its first trial
                 gate.check(cfg, frame_fingerprints(cfg, frames), lambda cfg=cfg: build_setting(cfg, frames)[:2])
                 if gate.failures:

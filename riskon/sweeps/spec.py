@@ -293,16 +293,49 @@ class Combinations:
     def __iter__(self) -> Iterator[tuple[dict, RunConfig]]:
         skipped = valid = 0
         for combo in grid_overrides(self.spec):
-            try:
-                cfg = parse(apply(self.raw, combo), self.where)
-            except ConfigError as e:
-                if "constraint violated" in str(e):
-                    skipped += 1
-                    continue
-                raise ConfigError(f"{e} (combination {combo})") from None
+            cfg = validate(self.raw, combo, self.where)
+            if cfg is None:
+                skipped += 1
+                continue
             valid += 1
             yield combo, cfg
         self.skipped, self.valid = skipped, valid
+
+
+def validate(raw: dict, combo: dict[str, Any], where: str = "config") -> RunConfig | None:
+    """One combination's config; None when a rule's constraint rejects it (skipped, counted), else a ConfigError."""
+    try:
+        return parse(apply(raw, combo), where)
+    except ConfigError as e:
+        if "constraint violated" in str(e):
+            return None
+        raise ConfigError(f"{e} (combination {combo})") from None
+
+
+class GridSpace:
+    """A grid sweep's combinations by position: ``at(i)`` is the ``i``-th override dict ``grid_overrides`` yields.
+
+    Positions are mixed-radix numbers over each parameter's distinct values (the last parameter varies
+    fastest, as in ``itertools.product``), so a Dask worker can expand any range of the grid on its own.
+    """
+
+    def __init__(self, spec: SweepSpec) -> None:
+        if spec.method != "grid":
+            raise ValueError(f"a GridSpace needs a grid sweep, not {spec.method!r}")
+        self.paths = list(spec.values)
+        self.values = []
+        for p in self.paths:
+            keep = _first_of_each(spec.values[p])
+            self.values.append([v for i, v in enumerate(spec.values[p]) if keep[i] == i])
+        self.size = math.prod(len(v) for v in self.values)
+
+    def at(self, i: int) -> dict[str, Any]:
+        """The override dict at position ``i`` (0 <= i < ``size``)."""
+        out = {}
+        for p, vals in zip(reversed(self.paths), reversed(self.values), strict=True):
+            i, k = divmod(i, len(vals))
+            out[p] = vals[k]
+        return {p: out[p] for p in self.paths}
 
 
 def combinations(raw: dict, spec: SweepSpec, where: str = "config") -> tuple[list[tuple[dict, RunConfig]], int]:

@@ -99,6 +99,14 @@ class RunIds:
             raise ValueError(f"run ids of one sweep have one length; got {rid!r} after ids of {self._width} bytes")
         self._buf += raw
 
+    def add_raw(self, raw: bytes, width: int) -> None:
+        """Record run ids already packed as raw bytes, ``width`` bytes each (a Dask worker's share)."""
+        if self._width is None:
+            self._width = width
+        elif width != self._width:
+            raise ValueError(f"run ids of one sweep have one length; got {width} bytes after ids of {self._width}")
+        self._buf += raw
+
     def finish(self) -> None:
         """Sort the ids: count the distinct ones and note those that occur more than once."""
         width = self._width or 1
@@ -136,6 +144,12 @@ class IdSet:
 
     def __len__(self) -> int:
         return self._n
+
+    def array(self, width: int) -> np.ndarray:
+        """Every id as fixed-width raw bytes (dtype ``S{width}``), for vectorised membership tests."""
+        if self._small is None:
+            return self._sorted.astype(f"S{width}")
+        return np.array([bytes.fromhex(r) for r in self._small], dtype=f"S{width}")
 
     def __contains__(self, rid: str) -> bool:
         if self._small is not None:
