@@ -174,20 +174,62 @@ class Sweep:
     skipped: int = 0
     seconds: float = 0.0
     executor: str = ""
-    runs: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    _runs: pd.DataFrame | None = field(repr=False, default=None)
+
+    @property
+    def runs(self) -> pd.DataFrame:
+        """Every stored run: parameters, metrics, status (read from the store on first use, then kept)."""
+        if self._runs is None:
+            # DuckDB loads only when the store is used
+            from riskon.sweeps.store import Store
+
+            self._runs = Store(self.db).runs(self.sweep_id)
+        return self._runs
 
     def best(self, n: int = 10, metric: str | None = None, ascending: bool | None = None) -> pd.DataFrame:
-        """The ``n`` best successful runs by ``metric`` (default: the sweep's objective and direction)."""
+        """The ``n`` best successful runs by ``metric`` (default: the sweep's objective and direction).
+
+        Ranked in the store when the runs have not been read (a sweep of 10^6 runs reads only the top rows).
+        """
         metric = metric or self.objective
         if metric not in METRICS:
             raise ConfigError(f"unknown metric {metric!r}; valid: {', '.join(METRICS)}")
         if ascending is None:
             ascending = metric == self.objective and self.direction == "minimize"
-        ok = self.runs[self.runs["status"] == "ok"]
         # DuckDB loads only when the store is used
-        from riskon.sweeps.store import rank_runs
+        from riskon.sweeps.store import Store, rank_runs
 
+        if self._runs is None:  # NULL and NaN rank last, as failed runs do: the top n holds every ok run there is
+            top = Store(self.db).top(self.sweep_id, metric, ascending=ascending, n=n)
+            return top[top["status"] == "ok"].reset_index(drop=True)
+        ok = self.runs[self.runs["status"] == "ok"]
         return rank_runs(ok, metric, "minimize" if ascending else "maximize").head(n)
+
+    def counts(self) -> tuple[int, int]:
+        """How many runs of the sweep are stored, and how many of them failed (counted in the store)."""
+        # DuckDB loads only when the store is used
+        from riskon.sweeps.store import Store
+
+        with Store(self.db).connect(read_only=True) as con:
+            n, failed = con.execute(
+                "SELECT count(*), count(*) FILTER (WHERE r.status != 'ok') FROM runs r "
+                "JOIN sweep_runs l ON l.run_id = r.run_id WHERE l.sweep_id = ?",
+                [self.sweep_id],
+            ).fetchone()
+        return int(n), int(failed)
+
+    def failures(self, n: int = 5) -> list[tuple[str, str]]:
+        """The first ``n`` failed runs (by run id) and their one-line errors."""
+        # DuckDB loads only when the store is used
+        from riskon.sweeps.store import Store
+
+        with Store(self.db).connect(read_only=True) as con:
+            rows = con.execute(
+                "SELECT r.run_id, r.error FROM runs r JOIN sweep_runs l ON l.run_id = r.run_id "
+                "WHERE l.sweep_id = ? AND r.status != 'ok' ORDER BY r.run_id LIMIT ?",
+                [self.sweep_id, int(n)],
+            ).fetchall()
+        return [(str(r), str(e)) for r, e in rows]
 
     def returns(self, run_ids: Sequence[str] | None = None) -> pd.DataFrame:
         """Stored daily returns, one column per run id (all runs, or ``run_ids``), indexed by date."""
@@ -231,10 +273,10 @@ class Sweep:
         params = [c for c in best.columns if c not in {"sweep_id", "params", "status", "error", "seconds", "finished",
                   "worker", "returns_start", "engine", "bench_id", *METRICS}]  # fmt: skip
         shown = best[params + [m for m in dict.fromkeys([self.objective, "cagr", "sharpe", "max_drawdown", "trades"])]]
-        ok = int((self.runs["status"] == "ok").sum()) if len(self.runs) else 0
+        stored, failed = self.counts()
         return (
             f"<div><h3>sweep {esc(self.name)} ({esc(self.sweep_id)})</h3>"
-            f"<p>{len(self.runs)} runs stored ({ok} ok) in {esc(self.db)}; best by {esc(self.objective)} "
+            f"<p>{stored} runs stored ({stored - failed} ok) in {esc(self.db)}; best by {esc(self.objective)} "
             f"({esc(self.direction)})</p>{table(shown, dict(METRICS), index=False)}</div>"
         )
 
@@ -318,7 +360,7 @@ def sweep(
                             announce=announce, engine=engine, max_combinations=max_combinations,
                         allow_lookahead=allow_lookahead)  # fmt: skip
     return Sweep(res.sweep_id, res.name, spec.objective, spec.direction, db, res.total, res.already_done, res.ran,
-                 res.failed, res.skipped, res.seconds, res.executor, res.runs)  # fmt: skip
+                 res.failed, res.skipped, res.seconds, res.executor)  # fmt: skip
 
 
 def results(name_or_id: str | None = None, db: str | Path | None = None) -> Sweep:
@@ -340,8 +382,7 @@ def results(name_or_id: str | None = None, db: str | Path | None = None) -> Swee
         objective, direction = opts["objective"], opts["direction"]
     except (tomllib.TOMLDecodeError, ConfigError, ValueError):
         objective, direction = "sharpe", "maximize"
-    runs = store.runs(info["sweep_id"])
-    return Sweep(info["sweep_id"], info["name"], objective, direction, db, int(info["n_total"]), runs=runs)
+    return Sweep(info["sweep_id"], info["name"], objective, direction, db, int(info["n_total"]))
 
 
 # -- the signal today -------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,65 +140,71 @@ def _section(where: str, name: str, raw: Any, declared: dict[str, Param]) -> dic
         raise ConfigError(f"{where}: {e}") from None
 
 
-def parse(raw: dict[str, Any], where: str = "config") -> RunConfig:
-    """Validate a config dict (as read from TOML) into a ``RunConfig``."""
-    known = set(TOP) | set(SECTIONS) | {"sweep", "walkforward", "events"}  # read by sweep_spec/walkforward/events
+class ParseMemo:
+    """Results of ``parse``'s steps for raw tables it has already checked, found by the tables' identity.
+
+    A sweep's combinations share every table they do not override (``riskon.sweeps.spec.apply``): with a
+    memo, ``parse`` checks each distinct table once (a section's keys, the rules it builds) instead of once
+    per combination, and returns the same config, or raises the same error, as without one. Each entry
+    keeps the tables it was keyed by alive, so an identity is never reused while it is in the memo. Tables
+    handed to ``parse`` with a memo must not change afterwards (sweep tables never do). At most ``limit``
+    entries are held; then it starts empty.
+    """
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self.limit = limit
+        self._done: dict[tuple, tuple] = {}
+
+    def step(self, key: tuple, keep: tuple, compute: Callable[..., Any], *args: Any) -> Any:
+        """``compute(*args)``'s result (or its ConfigError, raised again) for ``key``, computed once."""
+        hit = self._done.get(key)
+        if hit is None:
+            if len(self._done) >= self.limit:
+                self._done.clear()
+            try:
+                hit = (True, compute(*args), keep)
+            except ConfigError as e:
+                hit = (False, str(e), keep)
+            self._done[key] = hit
+        if not hit[0]:
+            raise ConfigError(hit[1])
+        return hit[1]
+
+
+def _plain(memo: ParseMemo | None, key: tuple, keep: tuple, compute: Callable[..., Any], *args: Any) -> Any:
+    return compute(*args) if memo is None else memo.step(key, keep, compute, *args)
+
+
+#: Top-level keys a config may have: its sections, and those read by sweeps, walk-forwards and event studies.
+_KNOWN = frozenset(TOP) | frozenset(SECTIONS) | {"sweep", "walkforward", "events"}
+#: The table a missing section reads (one object, so a memo recognises it).
+_EMPTY: dict[str, Any] = {}
+
+
+def parse(raw: dict[str, Any], where: str = "config", memo: ParseMemo | None = None) -> RunConfig:
+    """Validate a config dict (as read from TOML) into a ``RunConfig``.
+
+    ``memo`` (a sweep's, ``riskon.sweeps.spec.GridParser``): reuse the checks of tables seen before.
+    """
     for key in raw:
-        if key not in known:
-            raise ConfigError(
-                f"{where}: unknown key {key!r}; valid: {', '.join(sorted(known))}" + did_you_mean(key, sorted(known))
-            )
-    top = {k: raw[k] for k in TOP if k in raw}
-    try:
-        top = check_params("config", TOP, top)
-    except ValueError as e:
-        raise ConfigError(f"{where}: {e}") from None
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", top["name"]):
-        raise ConfigError(
-            f"{where}: name {top['name']!r} must start with a letter or digit and use only letters, digits, _ - ."
-        )
+        if key not in _KNOWN:
+            known = sorted(_KNOWN)
+            raise ConfigError(f"{where}: unknown key {key!r}; valid: {', '.join(known)}" + did_you_mean(key, known))
+    named = (raw.get("name"), raw.get("description"))
+    top = _plain(memo, ("top", where, id(named[0]), id(named[1])), named, _top, raw, where)
     sections = {}
     for name, declared in SECTIONS.items():
-        body = dict(raw.get(name, {})) if isinstance(raw.get(name, {}), dict) else raw[name]
-        params = body.pop("params", {}) if name == "strategy" and isinstance(body, dict) else {}
-        symbols = _rate_symbols(where, body) if name == "portfolio" and isinstance(body, dict) else {}
-        sections[name] = {**_section(where, name, body, declared), **symbols}
+        body = raw.get(name, _EMPTY)
+        got, params = _plain(memo, ("section", where, name, id(body)), (body,), _body, where, name, body, declared)
+        sections[name] = dict(got)
         if name == "strategy":
             sections["rule_params"] = params
-    for key in ("start", "end"):
-        value = sections["data"][key]
-        if value is not None:
-            if not re.match(_DATE, value):
-                raise ConfigError(f"{where}: [data] {key} = {value!r} is not a date; write YYYY-MM-DD")
-            try:
-                pd.Timestamp(value)
-            except ValueError:
-                raise ConfigError(f"{where}: [data] {key} = {value!r} is not a valid date") from None
-    d = sections["data"]
-    if d["start"] and d["end"] and d["start"] > d["end"]:
-        raise ConfigError(f"{where}: [data] start {d['start']} is after end {d['end']}")
-    st = sections["strategy"]
-    if not isinstance(sections["rule_params"], dict):
-        raise ConfigError(f"{where}: [strategy.params] must be a table")
-    if st["entry"] is not None and ("rule" in raw.get("strategy", {}) or sections["rule_params"]):
-        raise ConfigError(f"{where}: [strategy] give either rule (+ [strategy.params]) or [strategy.entry], not both")
-    try:
-        if st["entry"] is None:
-            sections["rule_params"] = dict(rules.make(st["rule"], **sections["rule_params"]).values)
-        entry = compose.build(entry_spec(st, sections["rule_params"]), "[strategy.entry]")
-        if not compose.has_event(entry):
-            raise ValueError("[strategy.entry] needs at least one event rule (e.g. ath_confirmed), not only filters")
-        if sections["exits"]["rule"] is not None:
-            compose.build(sections["exits"]["rule"], "[exits.rule]")
-        if sections["exits"]["index_below_break"]:
-            no_level = [leaf.rule.name for leaf in entry.leaves() if leaf.rule.kind == "event" and not leaf.rule.level]
-            if no_level:
-                raise ValueError(
-                    f"[exits] index_below_break needs event rules that report a break level; {', '.join(no_level)} "
-                    "does not"
-                )
-    except ValueError as e:
-        raise ConfigError(f"{where}: {e}") from None
+    data_body = raw.get("data", _EMPTY)
+    _plain(memo, ("dates", where, id(data_body)), (data_body,), _check_dates, where, sections["data"])
+    st_body, ex = raw.get("strategy", _EMPTY), sections["exits"]
+    key = ("rules", where, id(st_body), id(ex["rule"]), ex["index_below_break"])
+    rule_given = isinstance(st_body, dict) and "rule" in st_body
+    sections["rule_params"] = dict(_plain(memo, key, (st_body, ex["rule"]), _check_rules, where, sections, rule_given))
     tg = sections["target"]
     given_asset = (raw.get("data") or {}).get("asset") if isinstance(raw.get("data"), dict) else None
     if tg["assets"] is not None and given_asset is not None and given_asset != tg["assets"][0]:
@@ -241,6 +248,68 @@ def parse(raw: dict[str, Any], where: str = "config") -> RunConfig:
         report=sections["report"],
         source=where,
     )
+
+
+def _top(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    top = {k: raw[k] for k in TOP if k in raw}
+    try:
+        top = check_params("config", TOP, top)
+    except ValueError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", top["name"]):
+        raise ConfigError(
+            f"{where}: name {top['name']!r} must start with a letter or digit and use only letters, digits, _ - ."
+        )
+    return top
+
+
+def _body(where: str, name: str, raw_body: Any, declared: dict[str, Param]) -> tuple[dict[str, Any], Any]:
+    """One section checked, and the raw ``[strategy.params]`` (``{}`` for other sections)."""
+    body = dict(raw_body) if isinstance(raw_body, dict) else raw_body
+    params = body.pop("params", {}) if name == "strategy" and isinstance(body, dict) else {}
+    symbols = _rate_symbols(where, body) if name == "portfolio" and isinstance(body, dict) else {}
+    return {**_section(where, name, body, declared), **symbols}, params
+
+
+def _check_dates(where: str, data: dict[str, Any]) -> None:
+    for key in ("start", "end"):
+        value = data[key]
+        if value is not None:
+            if not re.match(_DATE, value):
+                raise ConfigError(f"{where}: [data] {key} = {value!r} is not a date; write YYYY-MM-DD")
+            try:
+                pd.Timestamp(value)
+            except ValueError:
+                raise ConfigError(f"{where}: [data] {key} = {value!r} is not a valid date") from None
+    if data["start"] and data["end"] and data["start"] > data["end"]:
+        raise ConfigError(f"{where}: [data] start {data['start']} is after end {data['end']}")
+
+
+def _check_rules(where: str, sections: dict[str, Any], rule_given: bool) -> dict[str, Any]:
+    """The entry rule's full parameters; the entry and exit expressions built and checked."""
+    st, rule_params, exits = sections["strategy"], sections["rule_params"], sections["exits"]
+    if not isinstance(rule_params, dict):
+        raise ConfigError(f"{where}: [strategy.params] must be a table")
+    if st["entry"] is not None and (rule_given or rule_params):
+        raise ConfigError(f"{where}: [strategy] give either rule (+ [strategy.params]) or [strategy.entry], not both")
+    try:
+        if st["entry"] is None:
+            rule_params = dict(rules.make(st["rule"], **rule_params).values)
+        entry = compose.build(entry_spec(st, rule_params), "[strategy.entry]")
+        if not compose.has_event(entry):
+            raise ValueError("[strategy.entry] needs at least one event rule (e.g. ath_confirmed), not only filters")
+        if exits["rule"] is not None:
+            compose.build(exits["rule"], "[exits.rule]")
+        if exits["index_below_break"]:
+            no_level = [leaf.rule.name for leaf in entry.leaves() if leaf.rule.kind == "event" and not leaf.rule.level]
+            if no_level:
+                raise ValueError(
+                    f"[exits] index_below_break needs event rules that report a break level; {', '.join(no_level)} "
+                    "does not"
+                )
+    except ValueError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    return rule_params
 
 
 def _rate_symbols(where: str, body: dict[str, Any]) -> dict[str, str]:

@@ -90,8 +90,7 @@ def sweep_cmd(
     except KeyboardInterrupt:
         err.print(f"interrupted: finished batches are stored in {db}; run the same command again to resume")
         raise typer.Exit(130) from None
-    ok = res.runs[res.runs["status"] == "ok"]
-    best = res.best(top)
+    best = res.best(top)  # ranked in the store: nothing reads every run of a large sweep
     out.print(
         styled(
             (res.name, "bold"),
@@ -107,13 +106,14 @@ def sweep_cmd(
                   markup=False, soft_wrap=True)  # fmt: skip
     metrics = list(dict.fromkeys([res.objective, "cagr", "sharpe", "max_drawdown", "trades"]))
     out.print(runs_table(best, f"best {len(best)} by {res.objective}", metrics))
-    failed = res.runs[res.runs["status"] != "ok"]
-    for r in failed.head(5).itertuples():
-        err.print(f"failed {r.run_id[:12]}: {r.error}", highlight=False, markup=False)
+    stored, failed = res.counts()
+    for run_id, error in res.failures(5) if failed else []:
+        err.print(f"failed {run_id[:12]}: {error}", highlight=False, markup=False)
     if verify:
         # the sweep machinery (DuckDB, pools) loads only for a sweep
         from riskon.sweeps.verify import verify_runs
 
+        ok = res.runs[res.runs["status"] == "ok"]
         picked = verify_runs(config, ok, res.objective, res.direction, verify, store=Store(db))
         bad = [v for v in picked if v["differences"]]
         for v in picked:
@@ -126,9 +126,9 @@ def sweep_cmd(
             err.print(f"verify: {len(bad)} of {len(picked)} runs differ from backtrader")
             raise typer.Exit(1)
         out.print(f"verify: {len(picked)} runs re-run in backtrader, zero differences", highlight=False)
-    if len(failed):
+    if failed:
         err.print(
-            f"sweep: {len(failed)} of {len(res.runs)} runs failed, {len(ok)} ok (the first errors are above); "
+            f"sweep: {failed} of {stored} runs failed, {stored - failed} ok (the first errors are above); "
             "fix the cause and run the same command again: failed runs are retried, finished ones kept",
             highlight=False,
             markup=False,

@@ -101,11 +101,14 @@ def market_of(cfg, frames: dict) -> tuple | str:
         return f"{type(e).__name__}: {e}".splitlines()[0][:500]
 
 
-def plan_setting(members: list, market: tuple | str, rates: dict, sweep_id: str, size: int) -> Iterator[Chunk]:
+def plan_setting(
+    members: list, market: tuple | str, rates: dict, sweep_id: str, size: int, memo: dict | None = None
+) -> Iterator[Chunk]:
     """Chunks of one setting's tasks ``(overrides, config, run id)``, given its ``market_of`` (built anywhere).
 
     ``rates``: yield series by symbol already loaded (a Dask worker gets them from the driver); a symbol
-    missing from it is loaded from the cache into it.
+    missing from it is loaded from the cache into it. ``memo``: this setting's buy-and-hold returns, cash
+    growth and risk-free returns per cost group, kept by a worker across the tasks of one sweep.
     """
     # a backtest's stack (pandas, numba, backtrader) loads only when one runs
     from feeds.errors import DataError
@@ -121,9 +124,11 @@ def plan_setting(members: list, market: tuple | str, rates: dict, sweep_id: str,
         return
     bars, assets, args = market
     cfg = members[0][1]
+    memo = {} if memo is None else memo
     by_cost: dict[tuple, tuple] = {}  # buy-and-hold depends on the cash, the costs and the cash rate
-    growths: dict[tuple, np.ndarray] = {}  # g_i per cash rate, shared by the rows that use it
-    rfs: dict[tuple, np.ndarray | None] = {}  # the risk-free returns per bar, per risk-free rate
+    growths: dict[tuple, np.ndarray] = memo.setdefault("growths", {})  # g_i per cash rate, shared by its rows
+    rfs: dict[tuple, np.ndarray | None] = memo.setdefault("rfs", {})  # the risk-free returns per bar, per rate
+    benches: dict[tuple, np.ndarray] = memo.setdefault("benches", {})
     try:
         for overrides, c, rid in members:
             if isinstance(c.portfolio["cash_rate"], str) and c.portfolio["cash_rate"] not in rates:
@@ -148,7 +153,9 @@ def plan_setting(members: list, market: tuple | str, rates: dict, sweep_id: str,
     times = bars.index.as_unit("us").asi8.copy()
     start_day = np.datetime64(int(times[0]), "us")  # naive UTC: a worker unpickles it without pandas
     for group, (p, items) in by_cost.items():
-        bench = equity_returns(buy_and_hold(assets, p), p.cash).to_numpy(dtype="float64")
+        bench = benches.get(group)
+        if bench is None:
+            bench = benches[group] = equity_returns(buy_and_hold(assets, p), p.cash).to_numpy(dtype="float64")
         market_ = Market(args, times, start_day, bench, cfg.name, rfs[group[-1]])
         for start in range(0, len(items), size):
             yield Chunk(sweep_id, market_, items[start : start + size])

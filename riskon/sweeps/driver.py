@@ -1,8 +1,10 @@
 """Parameter sweeps: every combination run once, results committed in batches, resumable.
 
-The main process validates every combination (streamed), loads each series once and builds each
-rule setting's signals; the backtrader engine ships them as arrays (``riskon.sweeps.prepared``), the
-fast engine in chunks of hundreds of combinations (``riskon.sweeps.chunks``). A run id hashes the
+A fast-engine grid on several workers (the local pool or Dask) is expanded, validated and run by the
+workers themselves (``riskon.sweeps.scaleout``); otherwise the main process validates every
+combination (streamed), loads each series once and builds each rule setting's signals, and the
+backtrader engine ships them as arrays (``riskon.sweeps.prepared``), the fast engine in chunks of
+hundreds of combinations (``riskon.sweeps.chunks``). A run id hashes the
 canonical parameters, the data fingerprints, the code the run uses and the engine: rerunning a sweep
 skips every run already in the store.
 """
@@ -20,7 +22,6 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -37,13 +38,15 @@ from riskon.sweeps.batch_writer import BatchWriter
 from riskon.sweeps.dask_security import check_address
 from riskon.sweeps.engine_choice import choose_engine, resolve_engine
 from riskon.sweeps.engine_choice import unsupported as _unsupported
-from riskon.sweeps.keys import bars_key, code_version, run_id, series_needed, stable_hash, strategy_key
+from riskon.sweeps.fanout import DaskFanout, PoolFanout
+from riskon.sweeps.keys import RunIdMaker, bars_key, code_version, run_id, series_needed, stable_hash, strategy_key
 from riskon.sweeps.pools import pool_results, stop_pool
 from riskon.sweeps.prepared import build_setting, prepared_tasks
 from riskon.sweeps.rulecheck import sweep_rule_hashes
 from riskon.sweeps.spec import MAX_COMBINATIONS, Combinations, GridSpace, SweepSpec, apply, parse_sweep, validate
 from riskon.sweeps.store import Store, StoreError
 from riskon.sweeps.streaming import BLOCK, RunIds, in_blocks, pending, stored_runs, survey, windowed, with_ids
+from riskon.sweeps.sweep_result import SweepResult
 
 #: Environment variable for crash tests: ``after_batch:K`` or ``in_batch:K`` kills the sweep with SIGKILL.
 FAULT_ENV = "RISKON_FAULT"
@@ -142,22 +145,6 @@ def _evaluate_dask(state, overrides: dict, rid: str, sweep_id: str, cfg=None, pr
 
 
 # -- the driver side ----------------------------------------------------------------------
-@dataclass
-class SweepResult:
-    """What a sweep call did, and the store's view of the sweep afterwards."""
-
-    sweep_id: str
-    name: str
-    total: int
-    already_done: int
-    ran: int
-    failed: int
-    skipped: int
-    seconds: float
-    executor: str
-    runs: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
-
-
 def _fault() -> tuple[str, int] | None:
     spec = os.environ.get(FAULT_ENV)
     if not spec:
@@ -189,7 +176,7 @@ def _evaluate_dask_cluster(
 
             yield from windowed(client, evaluate_chunk, ((c,) for c in chunks), flatten=True)
             return
-        state = scaleout.send(client, (uuid.uuid4().hex, base, frames, engine), scheduler)
+        state = DaskFanout(client, scheduler).share((uuid.uuid4().hex, base, frames, engine))
         yield from windowed(client, _evaluate_dask, ((state, *t) for t in tasks))
 
 
@@ -248,8 +235,8 @@ def _run_grid(
 ) -> SweepResult:
     with contextlib.ExitStack() as stack:
         found = None
-        if scheduler is not None and engine != "backtrader":  # workers expand their own ranges of the grid
-            found = _scaled(stack, path, cfg0, raw, spec, scheduler, workers, cache, announce, engine, gate)
+        if engine != "backtrader" and (scheduler is not None or pool is not None):  # workers expand the grid
+            found = _scaled(stack, path, cfg0, raw, spec, scheduler, workers, cache, announce, engine, gate, pool)
         if found is None:
             found = _driven(path, cfg0, raw, base, spec, workers, scheduler, cache, announce, engine, pool, gate)
         engine, fps, ids, seen, stream_of = found
@@ -277,11 +264,14 @@ def _run_grid(
         ran, failed = _drain(store, sweep_id, stream_of(sweep_id, done, n_todo), spec.batch_size, progress, already,
                              seen.valid)  # fmt: skip
     return SweepResult(sweep_id, cfg0.name, ids.distinct, already, ran, failed, seen.skipped,
-                       time.perf_counter() - t0, executor, store.runs(sweep_id))  # fmt: skip
+                       time.perf_counter() - t0, executor, store)  # fmt: skip
 
 
-def _scaled(stack, path, cfg0, raw, spec, scheduler, workers, cache, announce, engine, gate):
-    """Phases A and B on the workers (``riskon.sweeps.scaleout``); None when the sweep needs the driver's path."""
+def _scaled(stack, path, cfg0, raw, spec, scheduler, workers, cache, announce, engine, gate, pool=None):
+    """Phases A and B on the workers (``riskon.sweeps.scaleout``); None when the sweep needs the driver's path.
+
+    On a Dask cluster (``scheduler``) or on the local pool of fast-engine workers (``pool``).
+    """
     symbols = scaleout.eligible(raw, spec, cfg0, str(path), engine)
     if symbols is None:
         return None
@@ -289,8 +279,12 @@ def _scaled(stack, path, cfg0, raw, spec, scheduler, workers, cache, announce, e
     fps = {f"{s}@{tf}": f.attrs["fingerprint"] for (s, tf), f in frames.items()}
     st = scaleout.setup(raw, spec, cfg0, str(path), engine, fps, symbols)
     with contextlib.ExitStack() as mine:
-        client = mine.enter_context(scaleout.open_client(scheduler, workers))
-        seen = scaleout.survey_grid(client, st, scheduler)
+        if scheduler is not None:
+            fan = DaskFanout(mine.enter_context(scaleout.open_client(scheduler, workers)), scheduler)
+        else:
+            fan = PoolFanout(pool, workers)
+            mine.callback(fan.close)
+        seen = scaleout.survey_grid(fan, st)
         if seen is None or (seen.unsupported is not None and engine == "auto"):
             return None  # the driver's path (its own client): it announces the backtrader engine
         stack.enter_context(mine.pop_all())  # the client stays open for phase B
@@ -304,7 +298,7 @@ def _scaled(stack, path, cfg0, raw, spec, scheduler, workers, cache, announce, e
 
     def stream_of(sweep_id: str, done, n_todo: int) -> Iterator[dict]:
         positions, ids = scaleout.to_run(seen, done)
-        return scaleout.run_grid(client, scaleout.Runs(st, sweep_id, markets), positions, ids, scheduler)
+        return scaleout.run_grid(fan, scaleout.Runs(st, sweep_id, markets), positions, ids)
 
     return "fast", fps, seen.run_ids(), seen, stream_of
 
@@ -319,8 +313,10 @@ def _driven(path, cfg0, raw, base, spec, workers, scheduler, cache, announce, en
     frames = {(s, tf): load(s, tf, cache=cache, announce=announce) for s, tf in seen.series}
     fps = {f"{s}@{tf}": f.attrs["fingerprint"] for (s, tf), f in frames.items()}
 
+    make_id = RunIdMaker(engine)
+
     def rid_of(cfg: RunConfig) -> str:
-        return run_id(cfg, {k: fps[k] for k in scaleout.fps_of(cfg, fps)}, engine)
+        return make_id(cfg, {k: fps[k] for k in scaleout.fps_of(cfg, fps)})
 
     ids = RunIds()  # the same run twice in one grid (e.g. a swept description) runs once
     memo_ids: list[str] | None = [] if seen.memo is not None else None
@@ -483,4 +479,4 @@ def _run_optuna(
     store.write_batch(batch)
     store.set_status(sweep_id, "done")
     return SweepResult(sweep_id, cfg0.name, spec.n, spec.n - ran, ran, failed, 0, time.perf_counter() - t0,
-                       f"optuna (serial), {engine} engine", store.runs(sweep_id))  # fmt: skip
+                       f"optuna (serial), {engine} engine", store)  # fmt: skip

@@ -62,9 +62,18 @@ def submit(ex: ProcessPoolExecutor, fn: Callable, *args: object):
 
 
 def pool_results(
-    ex: ProcessPoolExecutor, fn: Callable, tasks: Iterable[tuple], workers: int, flatten: bool = False
+    ex: ProcessPoolExecutor,
+    fn: Callable,
+    tasks: Iterable[tuple],
+    workers: int,
+    flatten: bool = False,
+    stop: bool = True,
 ) -> Iterator[dict]:
-    """Results of ``fn(*task)`` for every task on a pool, a bounded number in flight; the pool is shut down after."""
+    """Results of ``fn(*task)`` for every task on a pool, a bounded number in flight.
+
+    The pool is shut down after (``stop``), or when a failure or an abandoned iteration ends it early.
+    """
+    finished = False
     try:
         pending: set = set()
         for task in tasks:  # keep a bounded number of tasks in flight so Ctrl-C stops quickly
@@ -77,13 +86,15 @@ def pool_results(
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for f in done:
                 yield from f.result() if flatten else (f.result(),)
+        finished = True
     except BrokenProcessPool:
         raise ExecutorError(
             f"a local worker process died (killed, or out of memory) with {workers} workers; the runs finished so "
             "far are stored: run the same command again to resume (fewer --workers if memory is short)"
         ) from None
     finally:
-        stop_pool(ex)
+        if stop or not finished:
+            stop_pool(ex)
 
 
 def stop_pool(ex: ProcessPoolExecutor) -> None:

@@ -1,9 +1,10 @@
-"""Dask sweeps that scale out: each worker validates, identifies, plans and runs its own share of a grid.
+"""Sweeps that scale out: each worker validates, identifies, plans and runs its own share of a grid.
 
-The driver of a local sweep validates every combination, gives it its run id and plans it into chunks
-(~500 µs per combination, three validations for a large grid): on a cluster that work sat on the
-driver's cores and capped the gain of a second worker near 1.2×. A fast-engine grid on Dask now runs
-in two phases over positions of the grid (``riskon.sweeps.spec.GridSpace``):
+A driver that validates every combination, gives it its run id and plans it into chunks spends
+~500 µs per combination on its own core: on a cluster that capped the gain of a second worker near
+1.2×, and on one machine it left the pool's workers idle. A fast-engine grid on Dask or on the local
+pool (``riskon.sweeps.fanout``) runs in two phases over positions of the grid
+(``riskon.sweeps.spec.GridSpace``):
 
 * **Phase A** (``survey_range``): a task is a range of positions. The worker validates each
   combination, computes its run id with the data and yield fingerprints and the code hashes the driver
@@ -38,10 +39,11 @@ import numpy as np
 from riskon.config import RATE_KEYS, ConfigError, RunConfig
 from riskon.sweeps.dask_security import connect_client
 from riskon.sweeps.engine_choice import unsupported
-from riskon.sweeps.keys import bars_key, engine_hash, rules_used, stable_hash
-from riskon.sweeps.pools import ExecutorError, no_script_reimport
-from riskon.sweeps.spec import GridSpace, SweepSpec, validate
-from riskon.sweeps.streaming import IdSet, RunIds, windowed
+from riskon.sweeps.fanout import resolve
+from riskon.sweeps.keys import bars_key, engine_hash, rules_used, run_id_of, stable_hash
+from riskon.sweeps.pools import no_script_reimport
+from riskon.sweeps.spec import GridParser, GridSpace, SweepSpec, validate
+from riskon.sweeps.streaming import IdSet, RunIds
 
 #: Bytes of a run id (20 hex digits).
 ID_BYTES = 10
@@ -187,12 +189,47 @@ def _strings(value) -> Iterator[str]:
 _CACHE: dict = {}
 
 
-def _grid(st: Setup) -> tuple[GridSpace, dict]:
-    """This sweep's grid and run-id code cache in this worker (built once per sweep)."""
+def _grid(st: Setup) -> tuple[GridSpace, GridParser, dict]:
+    """This sweep's grid, its parser and its run-id code cache in this worker (built once per sweep)."""
     if _CACHE.get("token") != st.token:
         _CACHE.clear()
-        _CACHE.update(token=st.token, space=GridSpace(st.spec), codes={})
-    return _CACHE["space"], _CACHE["codes"]
+        parser = GridParser(st.raw, st.spec.values, st.where)
+        _CACHE.update(
+            token=st.token, space=GridSpace(st.spec), parser=parser, codes={}, markets={}, keys=SettingKeys(parser)
+        )
+    return _CACHE["space"], _CACHE["parser"], _CACHE["codes"]
+
+
+class SettingKeys:
+    """``bars_key`` of a grid's combinations, computed once per choice of the swept values it can depend on.
+
+    A combination's bars key reads its ``[data]``, ``[target]`` and ``[strategy]`` tables and its exit rule
+    only, so two combinations that agree on every swept path under those have the same key.
+    """
+
+    LIMIT = 50_000
+
+    def __init__(self, parser: GridParser) -> None:
+        self.js = [j for j, p in enumerate(parser.paths) if _reads_setting(p)]
+        self._keys: dict[tuple, str] = {}
+
+    def __call__(self, idx: tuple[int, ...], cfg: RunConfig) -> str:
+        """The bars key of ``cfg``, the combination ``idx``."""
+        sub = tuple(idx[j] for j in self.js)
+        key = self._keys.get(sub)
+        if key is None:
+            if len(self._keys) >= self.LIMIT:
+                self._keys.clear()
+            key = self._keys[sub] = bars_key(cfg)
+        return key
+
+
+def _reads_setting(path: str) -> bool:
+    """Whether a swept path can change a combination's bars key (its data, targets, entry or exit rule)."""
+    parts = path.split(".")
+    if parts[0] in ("data", "target", "strategy"):
+        return True
+    return parts[0] == "exits" and (len(parts) == 1 or parts[1] == "rule")
 
 
 class _Fallback(Exception):
@@ -216,25 +253,28 @@ def worker_run_id(cfg: RunConfig, st: Setup, codes: dict) -> str:
             if symbol not in st.yield_fps:
                 raise _Fallback(f"yield series {symbol} was not sent")
             data[f"yield:{symbol}"] = st.yield_fps[symbol]
-    return stable_hash({"params": cfg.canonical(), "data": data, "code": code, "engine": st.engine})[:20]
+    return run_id_of(cfg, data, code, st.engine)
 
 
 def survey_range(st: Setup, lo: int, hi: int) -> dict:
     """Phase A on a worker: validate positions ``lo`` to ``hi - 1`` and give each valid one its run id."""
-    space, codes = _grid(st)
+    st = resolve(st)
+    space, parser, codes = _grid(st)
+    setting = _CACHE["keys"]
     out = {"lo": lo, "skipped": 0, "error": None, "unsupported": None, "fallback": None, "samples": {}}
     positions: list[int] = []
     ids = bytearray()
     samples: dict[str, int] = out["samples"]
     try:
         for i in range(lo, hi):
-            cfg = validate(st.raw, space.at(i), st.where)
+            idx = space.indices(i)
+            cfg = parser.config(idx)
             if cfg is None:
                 out["skipped"] += 1
                 continue
             if st.check_fast and out["unsupported"] is None:
                 out["unsupported"] = unsupported(cfg, st.rates)
-            samples.setdefault(bars_key(cfg), i)
+            samples.setdefault(setting(idx, cfg), i)
             ids += bytes.fromhex(worker_run_id(cfg, st, codes))
             positions.append(i)
     except ConfigError as e:
@@ -252,24 +292,31 @@ def run_positions(runs: Runs, positions: np.ndarray, ids: bytes) -> list[list[di
     Each ok row carries its stored fields (``row_fields``) instead of its daily returns.
     """
     # the fast engine's stack (numba, pandas) loads only on a worker that runs combinations
-    from riskon.sweeps.chunks import evaluate_chunk, plan_setting
-    from riskon.sweeps.row_fields import row_fields
+    from riskon.sweeps.chunks import ChunkRows, evaluate_chunk, plan_setting
+    from riskon.sweeps.row_fields import fields_of_rows
 
+    runs = resolve(runs)
     st = runs.setup
-    space, _ = _grid(st)
+    space, parser, _ = _grid(st)
+    setting = _CACHE["keys"]
     groups: dict[str, list] = {}
     for k, pos in enumerate(positions.tolist()):
-        overrides = space.at(pos)
-        cfg = validate(st.raw, overrides, st.where)
-        groups.setdefault(bars_key(cfg), []).append((overrides, cfg, ids[k * ID_BYTES : (k + 1) * ID_BYTES].hex()))
+        idx = space.indices(pos)
+        cfg = parser.config(idx)
+        overrides = {p: parser.values[j][i] for j, (p, i) in enumerate(zip(parser.paths, idx, strict=True))}
+        groups.setdefault(setting(idx, cfg), []).append((overrides, cfg, ids[k * ID_BYTES : (k + 1) * ID_BYTES].hex()))
+    memo = _CACHE["markets"]  # buy-and-hold, growth and risk-free returns per cost group, across this sweep's tasks
     out = []
     for key, members in groups.items():
-        for chunk in plan_setting(members, runs.markets[key], dict(st.rates), runs.sweep_id, len(members)):
-            rows = list(evaluate_chunk(chunk))
+        chunks = plan_setting(members, runs.markets[key], dict(st.rates), runs.sweep_id, len(members), memo)
+        for chunk in chunks:
+            rows = evaluate_chunk(chunk)
+            if isinstance(rows, ChunkRows) and rows.with_returns:  # the fields of the chunk's runs at once
+                for i, fields in zip(rows.with_returns, fields_of_rows(rows.block, chunk.market.rf), strict=True):
+                    rows[i].update(fields)
+            rows = list(rows)
             for row in rows:
-                returns, rf = row.pop("returns", None), row.pop("rf", None)
-                if returns is not None:
-                    row.update(row_fields(returns, rf))
+                row.pop("rf", None)
                 row["returns"] = None
             out.append(rows)
     return out
@@ -301,31 +348,16 @@ def open_client(scheduler: str, workers: int) -> Iterator:
             cluster.close()
 
 
-def send(client, obj, scheduler: str):
-    """``obj`` scattered to every worker once (a future tasks take as an argument)."""
-    try:
-        return client.scatter(obj, broadcast=True, hash=False)
-    except TimeoutError:  # no worker to receive the data
-        raise ExecutorError(
-            f"no Dask worker is connected to the scheduler at {scheduler}; start workers, then run the same "
-            "command again (finished runs are kept)"
-        ) from None
-
-
-def _threads(client) -> int:
-    return max(1, sum(client.nthreads().values()))
-
-
-def survey_grid(client, st: Setup, scheduler: str) -> GridSurvey | None:
+def survey_grid(fan, st: Setup) -> GridSurvey | None:
     """Phase A on the cluster, merged in grid order; None when a combination needs the driver's path.
 
     The first invalid combination in grid order raises its ``ConfigError``, as a local sweep's survey does.
     """
     size = GridSpace(st.spec).size
-    step = max(1, min(RANGE, math.ceil(size / (_threads(client) * 4))))
-    future = send(client, st, scheduler)
-    tasks = ((future, lo, min(lo + step, size)) for lo in range(0, size, step))
-    parts = sorted(windowed(client, survey_range, tasks), key=lambda p: p["lo"])
+    step = max(1, min(RANGE, math.ceil(size / (fan.threads() * 4))))
+    shared = fan.share(st)
+    tasks = ((shared, lo, min(lo + step, size)) for lo in range(0, size, step))
+    parts = sorted(fan.map(survey_range, tasks), key=lambda p: p["lo"])
     if any(p["fallback"] for p in parts):
         return None
     for p in parts:
@@ -354,14 +386,14 @@ def to_run(survey: GridSurvey, done: IdSet) -> tuple[np.ndarray, np.ndarray]:
     return survey.positions[keep], survey.ids[keep]
 
 
-def run_grid(client, runs: Runs, positions: np.ndarray, ids: np.ndarray, scheduler: str) -> Iterator[dict]:
-    """Phase B on the cluster: the store rows of every position to run, as the workers' batches arrive."""
-    step = max(1, min(BATCH, math.ceil(len(positions) / (_threads(client) * 8))))
-    future = send(client, runs, scheduler)
+def run_grid(fan, runs: Runs, positions: np.ndarray, ids: np.ndarray) -> Iterator[dict]:
+    """Phase B on the workers: the store rows of every position to run, as the workers' batches arrive."""
+    step = max(1, min(BATCH, math.ceil(len(positions) / (fan.threads() * 8))))
+    shared = fan.share(runs)
     tasks = (
-        (future, positions[lo : lo + step], ids[lo : lo + step].tobytes()) for lo in range(0, len(positions), step)
+        (shared, positions[lo : lo + step], ids[lo : lo + step].tobytes()) for lo in range(0, len(positions), step)
     )
-    for rows in windowed(client, run_positions, tasks, flatten=True):
+    for rows in fan.map(run_positions, tasks, flatten=True):
         yield from rows
 
 
@@ -390,7 +422,6 @@ __all__ = [
     "open_client",
     "run_grid",
     "run_positions",
-    "send",
     "setup",
     "survey_grid",
     "survey_range",
