@@ -43,11 +43,22 @@ from riskon.sweeps.keys import RunIdMaker, bars_key, code_version, run_id, serie
 from riskon.sweeps.pools import pool_results, stop_pool
 from riskon.sweeps.prepared import build_setting, prepared_tasks
 from riskon.sweeps.rulecheck import sweep_rule_hashes
-from riskon.sweeps.spec import MAX_COMBINATIONS, Combinations, GridSpace, SweepSpec, apply, parse_sweep, validate
+from riskon.sweeps.spec import (
+    MAX_COMBINATIONS,
+    Combinations,
+    GridSpace,
+    SweepSpec,
+    apply,
+    parse_sweep,
+    planned_size,
+    validate,
+)
 from riskon.sweeps.store import Store, StoreError
 from riskon.sweeps.streaming import BLOCK, RunIds, in_blocks, pending, stored_runs, survey, windowed, with_ids
 from riskon.sweeps.sweep_result import SweepResult
 
+#: A grid of at least this many combinations announces its checks (they take seconds before any run starts).
+LARGE = 100_000
 #: Environment variable for crash tests: ``after_batch:K`` or ``in_batch:K`` kills the sweep with SIGKILL.
 FAULT_ENV = "RISKON_FAULT"
 
@@ -235,6 +246,8 @@ def _run_grid(
 ) -> SweepResult:
     with contextlib.ExitStack() as stack:
         found = None
+        if announce and planned_size(spec) >= LARGE:  # the checks of a large grid take a while before any run
+            announce(f"checking {planned_size(spec):,} combinations (validation, run ids) before the first run")
         if engine != "backtrader" and (scheduler is not None or pool is not None):  # workers expand the grid
             found = _scaled(stack, path, cfg0, raw, spec, scheduler, workers, cache, announce, engine, gate, pool)
         if found is None:
