@@ -207,7 +207,7 @@ def parse(raw: dict[str, Any], where: str = "config", memo: ParseMemo | None = N
     sections["rule_params"] = dict(_plain(memo, key, (st_body, ex["rule"]), _check_rules, where, sections, rule_given))
     tg = sections["target"]
     given_asset = (raw.get("data") or {}).get("asset") if isinstance(raw.get("data"), dict) else None
-    if tg["assets"] is not None and given_asset is not None and given_asset != tg["assets"][0]:
+    if tg["assets"] and given_asset is not None and given_asset != tg["assets"][0]:
         raise ConfigError(
             f"{where}: [data] asset = {given_asset!r} but [target] assets starts with {tg['assets'][0]!r}; "
             "drop [data] asset (the targets are traded) or make them agree"

@@ -14,6 +14,7 @@ import contextlib
 import os
 import pickle
 import shutil
+import socket
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -27,13 +28,19 @@ from riskon.sweeps.streaming import windowed
 PREFIX = "riskon-share-"
 
 
+def _mine() -> str:
+    """This machine's folder prefix: a folder named after a pid is judged only on the host that pid lives on."""
+    host = "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:40]
+    return f"{PREFIX}{host}-"
+
+
 def _remove_orphans() -> None:
     """Remove shared folders left by drivers that no longer run (killed with SIGKILL: nothing else is left)."""
-    root = tempfile.gettempdir()
+    root, mine = tempfile.gettempdir(), _mine()
     for name in os.listdir(root):
-        if not name.startswith(PREFIX):
+        if not name.startswith(mine):
             continue
-        pid = name[len(PREFIX) :].split("-", 1)[0]
+        pid = name[len(mine) :].split("-", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(os.path.join(root, name), ignore_errors=True)
 
@@ -103,7 +110,7 @@ class PoolFanout:
     def __init__(self, pool, workers: int) -> None:
         self.pool, self.workers = pool, workers
         _remove_orphans()
-        self.folder = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")
+        self.folder = tempfile.mkdtemp(prefix=f"{_mine()}{os.getpid()}-")
 
     def threads(self) -> int:
         """The pool's worker processes."""
@@ -112,8 +119,14 @@ class PoolFanout:
     def share(self, obj: Any) -> SharedFile:
         """``obj`` written once to this sweep's private folder; each worker loads it on its first task."""
         handle = SharedFile(uuid.uuid4().hex, os.path.join(self.folder, f"{uuid.uuid4().hex}.pickle"))
-        with open(handle.path, "wb") as f:
-            pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            with open(handle.path, "wb") as f:
+                pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+        except OSError as e:  # a full or read-only temporary disk
+            raise ExecutorError(
+                f"cannot write the sweep's shared data to {self.folder}: {e.strerror or e}; free space there or set "
+                "TMPDIR to a folder with room (nothing was run or stored yet in this phase)"
+            ) from None
         return handle
 
     def map(self, fn: Callable, tasks: Iterable[tuple], flatten: bool = False) -> Iterator:

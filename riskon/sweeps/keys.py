@@ -37,8 +37,6 @@ def engine_hash(engine: str) -> str:
 
 def rules_used(cfg: RunConfig) -> list[str]:
     """Names of every rule a config uses: its entry rules and its exit rule's, sorted."""
-    if cfg.strategy["entry"] is None and cfg.exits["rule"] is None:  # one rule: no expression to build
-        return [cfg.strategy["rule"]]
     return list(_rules_of(json.dumps([entry_spec(cfg.strategy, cfg.rule_params), cfg.exits["rule"]], default=str)))
 
 

@@ -51,6 +51,8 @@ ID_BYTES = 10
 RANGE = 4096
 #: Most combinations per phase-B task (plan, simulation and stored fields: ~0.4 ms each).
 BATCH = 1024
+#: Most buy-and-hold series a worker keeps between phase-B tasks (each one a float per bar: ~35 KB).
+MEMO_BENCHES = 512
 #: Swept paths under these tables change fingerprints and bars per combination: the driver's path.
 DRIVER_TABLES = ("data", "target")
 
@@ -135,7 +137,11 @@ def eligible(raw: dict, spec: SweepSpec, cfg0: RunConfig, where: str, engine: st
                 return None
             symbols |= {cfg.portfolio[k] for k in RATE_KEYS if isinstance(cfg.portfolio.get(k), str)}
     cache = YieldCache()
-    return symbols if all(cache.has(s, "1d") for s in symbols) else None
+    if not all(cache.has(s, "1d") for s in symbols):
+        return None
+    if engine == "auto" and unsupported(cfg0) is not None:  # backtrader runs its base: phase A would be wasted
+        return None
+    return symbols
 
 
 def setup(
@@ -305,9 +311,13 @@ def run_positions(runs: Runs, positions: np.ndarray, ids: bytes) -> list[list[di
         cfg = parser.config(idx)
         overrides = {p: parser.values[j][i] for j, (p, i) in enumerate(zip(parser.paths, idx, strict=True))}
         groups.setdefault(setting(idx, cfg), []).append((overrides, cfg, ids[k * ID_BYTES : (k + 1) * ID_BYTES].hex()))
-    memo = _CACHE["markets"]  # buy-and-hold, growth and risk-free returns per cost group, across this sweep's tasks
+    memos = _CACHE["markets"]  # per setting: buy-and-hold, growth and risk-free returns per cost group, across tasks
     out = []
     for key, members in groups.items():
+        memo = memos.setdefault(key, {})
+        if sum(len(m.get("benches", ())) for m in memos.values()) > MEMO_BENCHES:
+            memos.clear()  # bounded: a grid of many cost groups recomputes them rather than holding them all
+            memo = memos.setdefault(key, {})
         chunks = plan_setting(members, runs.markets[key], dict(st.rates), runs.sweep_id, len(members), memo)
         for chunk in chunks:
             rows = evaluate_chunk(chunk)

@@ -248,6 +248,11 @@ def test_start_equal_to_end_is_allowed():
     assert cfg.data["start"] == cfg.data["end"] == "2021-01-01"
 
 
+def test_an_empty_asset_list_is_one_error_even_with_a_data_asset():
+    msg = error_of({"data": {"asset": "ETH-USD"}, "target": {"assets": []}})
+    assert msg == "config: [target] assets must be a non-empty list of distinct symbols"
+
+
 # ------------------------------------------------------------------------------------------ names
 @pytest.mark.parametrize("name", ["a/b", "../evil", "<script>", "", "two words", "back\\slash"])
 def test_bad_run_name(name):
