@@ -58,7 +58,7 @@ from riskon.sweeps.keys import series_needed
 from feeds.loader import load
 import tomllib, itertools
 if __name__ == "__main__":
-    path, db, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    path, db, n, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     raw = tomllib.loads(open(path).read())
     combos = list(itertools.islice(Combinations(raw, parse_sweep(raw, path), path), 2048))
     frames = {k: load(*k) for k in series_needed([combos[0][1]])}
@@ -78,17 +78,19 @@ if __name__ == "__main__":
     written = 0
     k = 0
     while written < n:
-        batch = [dict(r, run_id=f"{k:08x}{r['run_id'][8:]}") for r in rows]
+        batch = []
+        while len(batch) < size:
+            batch += [dict(r, run_id=f"{k:08x}{r['run_id'][8:]}") for r in rows]
+            k += 1
         store.write_batch(batch)
         written += len(batch)
-        k += 1
     dt = time.perf_counter() - t0
     print(written, dt)
 """
 
 
 def config(folder: Path, widen: bool) -> Path:
-    """big_sweep.toml, widened to 10⁵ combinations unless not ``widen``; commits of 2,048 runs."""
+    """big_sweep.toml, widened to 10⁵ combinations unless not ``widen``; commits of 8,192 runs."""
     text = BIG.read_text(encoding="utf-8").replace('name = "big_sweep"', 'name = "dask_scale"')
     if widen:
         text = text.rstrip("\n") + "\n" + WIDEN
@@ -149,14 +151,14 @@ def main() -> None:
                 for name in ("this", "base"):
                     ratio = med[(name, "dask1")] / med[(name, "dask2")]
                     print(f"  {name}: 2 Dask workers against 1: {ratio:.2f}x")
-            if args.store:
+            for size in (2048, 8192) if args.store else ():  # a commit's fixed cost against its size
                 db = Path(tempfile.mkdtemp(dir=folder)) / "w.duckdb"
                 env = {**os.environ, "PYTHONPATH": str(ROOT)}
-                proc = subprocess.run([sys.executable, "-c", STORE, str(cfg), str(db), "40960"], capture_output=True,
-                                      text=True, cwd=ROOT, env=env, check=True)  # fmt: skip
+                proc = subprocess.run([sys.executable, "-c", STORE, str(cfg), str(db), "98304", str(size)],
+                                      capture_output=True, text=True, cwd=ROOT, env=env, check=True)  # fmt: skip
                 n, dt = proc.stdout.split()
                 print(f"  store write_batch: {int(n):,} rows in {float(dt):.2f} s = {int(n) / float(dt):,.0f} rows/s "
-                      f"({float(dt) / int(n) * 1e6:.0f} µs per row, batches of 2,048)")  # fmt: skip
+                      f"({float(dt) / int(n) * 1e6:.0f} µs per row, batches of {size:,})")  # fmt: skip
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], capture_output=True)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

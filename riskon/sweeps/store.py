@@ -71,7 +71,9 @@ SCHEMA_VERSION = "3"
 #: disk (10,000 runs of big_sweep: 971 -> 683 B), memory while writing and a rewrite at every checkpoint. Writes
 #: keep them unique themselves (``write_batch``: a run id not yet stored, a link not yet made); stores made
 #: with the indexes (the first layout-3 files) work as they are.
-_NEW_LINKS = "WHERE NOT EXISTS (SELECT 1 FROM sweep_runs l WHERE l.sweep_id = b.sweep_id AND l.run_id = b.run_id)"
+#: Links not made yet. The anti-joins scan the stored column once per batch; ``NOT IN`` built a hash table of every
+#: stored run id each time (at 5 x 10^5 runs: 80 ms a batch of 2,048 against 30 ms).
+_NEW_LINKS = "ANTI JOIN sweep_runs l ON l.sweep_id = b.sweep_id AND l.run_id = b.run_id"
 #: The per-run columns ``row_fields`` computes from a run's returns (the rest come with the row).
 FIELD_COLS = ["n_days", "digest", "sr_day", "skew", "kurt", "blocks"]
 _SCALARS = ["run_id", "sweep_id", "params", "status", "error", *METRICS, "seconds", "finished", "worker", "engine",
@@ -296,7 +298,7 @@ class Store:
             # a run that failed before is replaced by its retry; a finished run is never touched
             con.execute("DELETE FROM runs WHERE status != 'ok' AND run_id IN (SELECT run_id FROM batch)")
             con.execute(
-                f"INSERT INTO runs ({cols}) SELECT {cols} FROM batch WHERE run_id NOT IN (SELECT run_id FROM runs)"
+                f"INSERT INTO runs ({cols}) SELECT {cols} FROM batch b ANTI JOIN runs r ON r.run_id = b.run_id"
             )
             con.execute(f"INSERT INTO sweep_runs SELECT DISTINCT sweep_id, run_id FROM batch b {_NEW_LINKS}")
             con.execute("INSERT INTO benchmarks SELECT * FROM bbatch ON CONFLICT (bench_id) DO NOTHING")
