@@ -50,6 +50,7 @@ from riskon.sweeps.keys import entry_rules
 from riskon.sweeps.row_fields import BLOCK_STATS, N_BLOCKS, moments_of, unpack_blocks
 from riskon.sweeps.spec import apply
 from riskon.sweeps.store import short_name
+from riskon.sweeps.sweep_reads import runs_from
 
 #: The Euler–Mascheroni constant of the False Strategy theorem.
 EULER_GAMMA = 0.5772156649015329
@@ -313,7 +314,8 @@ def sweep_robustness(store, sweep_id: str, n_splits: int = 16, per_run: bool = F
     objective, direction = spec.get("objective", "sharpe"), spec.get("direction", "maximize")
     n_trials, n_trial_runs, var, tkey = store.trials_summary(key)
     with store.connect(read_only=True) as con:
-        n_ok, n_dates = con.execute(f"SELECT count(*), count(DISTINCT (r.returns_start, r.n_days)) {_OK}",
+        ok = f"{runs_from(con, sweep_id)} AND r.status = 'ok' AND r.n_days > 1"  # _OK without a join when it can
+        n_ok, n_dates = con.execute(f"SELECT count(*), count(DISTINCT (r.returns_start, r.n_days)) {ok}",
                                     [sweep_id]).fetchone()  # fmt: skip
     if n_ok < 2:
         raise RobustnessError(f"sweep {name!r} has {n_ok} ok run(s) with stored returns; need at least 2")

@@ -162,10 +162,6 @@ def results_cmd(
     and overfitting guide); then, when the sweep's config has a [walkforward] table, its walk-forward from
     the stored runs.
     """
-    # a backtest's stack (pandas, numba, backtrader) loads only when one runs
-    from riskon.analysis.overfitting import RobustnessError
-    from riskon.analysis.robustness import summary_lines, sweep_robustness
-
     if sort not in METRICS:
         raise typer.BadParameter(f"unknown metric {sort!r}; valid: {', '.join(METRICS)}", param_hint="--sort")
     if export and export not in ("csv", "parquet"):
@@ -175,6 +171,17 @@ def results_cmd(
     if splits < 2 or splits > 20 or splits % 2:
         raise typer.BadParameter(f"an even number from 2 to 20, got {splits}", param_hint="--splits")
     store = Store(db)
+    with store.session():  # every read below shares one connection (opening the file costs ~0.1 s a time)
+        _answer(store, sweep, top, sort, ascending, where, export, out_path, splits)
+
+
+def _answer(store: Store, sweep: str | None, top: int, sort: str, ascending: bool, where: str | None,
+            export: str | None, out_path: Path | None, splits: int) -> None:  # fmt: skip
+    """``riskon results`` once its options are checked: the table, the robustness and the walk-forward."""
+    # a backtest's stack (pandas, numba, backtrader) loads only when one runs
+    from riskon.analysis.overfitting import RobustnessError
+    from riskon.analysis.robustness import summary_lines, sweep_robustness
+
     try:
         info = store.find_sweep(sweep)
     except (KeyError, FileNotFoundError) as e:

@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from feeds.errors import DataError
-from riskon.analysis.comparison import one_line, rerun_stored, sweep_rates_text, sweep_spec
+from riskon.analysis.comparison import one_line, rerun_stored, sweep_rates_text
 from riskon.analysis.walk_forward import SEMANTICS, stored_walkforward
 from riskon.config import ConfigError
 from riskon.metrics import LABELS, METRICS
@@ -36,8 +34,19 @@ from riskon.pages.figure_pool import FigurePool
 from riskon.pages.heat_table import heat_pair
 from riskon.pages.html import esc, figure, new_figure, page, report_path, table, write_page
 from riskon.pages.robustness_page import robustness_section
+from riskon.pages.sweep_data import (
+    SweepData,
+    edge_params,
+    edge_warning,
+    fmt_value,
+    heat_grids,
+    load_sweep,
+    slice_of,
+    stability_table,
+    varied,
+)
 from riskon.pages.walkforward_page import SUMMARY_NOTE, equity_chart, setup_html, summary_html, windows_html
-from riskon.sweeps.store import DEFAULT_DB, Store, rank_runs, short_name
+from riskon.sweeps.store import DEFAULT_DB, Store, short_name
 
 #: The mark of a sweep run on purpose although its rules failed the lookahead check.
 ALLOWED_SWEEP = "lookahead check FAILED, sweep allowed by --allow-lookahead"
@@ -52,116 +61,7 @@ WALKFORWARD_HINT = (
 )
 
 
-@dataclass
-class SweepData:
-    """A stored sweep as the report needs it: its finished runs, objective and swept parameters."""
-
-    store: Store
-    info: dict
-    spec: dict
-    runs: pd.DataFrame
-    objective: str
-    direction: str
-    params: list[str]  # swept parameter columns of ``runs`` (short names), in the config's order
-    values: dict[str, list]  # each swept parameter's values, in grid order
-    best: pd.Series = field(repr=False, default=None)
-
-    @property
-    def name(self) -> str:
-        """The sweep's name."""
-        return str(self.info["name"])
-
-
-def load_sweep(store: Store, sweep: str | None) -> SweepData:
-    """Read a sweep's finished runs and its spec from the store; the best run by its objective first."""
-    try:
-        info = store.find_sweep(sweep)
-    except (KeyError, FileNotFoundError) as e:
-        raise ConfigError(str(e).strip("'\"")) from None
-    spec = sweep_spec(store, info["sweep_id"])
-    runs = store.runs(info["sweep_id"], columns=["status", *METRICS])  # a million runs: no texts besides run ids
-    ok = runs[runs["status"] == "ok"].copy()
-    if ok.empty:
-        raise ConfigError(f"sweep {info['name']} has no finished runs to report")
-    objective, direction = spec.get("objective", "sharpe"), spec.get("direction", "maximize")
-    ok = rank_runs(ok, objective, direction).reset_index(drop=True)
-    paths = list(spec.get("values", {}))
-    names = [short_name(p, paths) for p in paths]
-    params = [n for n in names if n in ok.columns]
-    for col in params:  # a swept list (e.g. target.assets) is one categorical value: its JSON text
-        ok[col] = ok[col].map(lambda v: json.dumps(v) if isinstance(v, list | dict) else v)
-    values = {}
-    for path, col in zip(paths, names, strict=True):
-        if col in params:
-            given = [json.dumps(v) if isinstance(v, list | dict) else v for v in spec["values"][path]]
-            listed = [v for v in given if v in set(ok[col].dropna())]
-            extra = sorted(set(ok[col].dropna()) - set(listed), key=_order)
-            values[col] = _sorted_values(listed + extra)
-    return SweepData(store, info, spec, ok, objective, direction, params, values, ok.iloc[0])
-
-
-def _order(v):
-    return (0, float(v), "") if isinstance(v, int | float) and not isinstance(v, bool) else (1, 0.0, str(v))
-
-
-def _sorted_values(vals: list) -> list:
-    """Numbers ascending (so neighbours are one step apart); other values in the config's order."""
-    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in vals):
-        return sorted(vals)
-    return vals
-
-
-def varied(data: SweepData) -> list[str]:
-    """The swept parameters that actually take more than one value among the finished runs."""
-    return [p for p in data.params if len(data.values[p]) > 1]
-
-
-def _fmt_value(v) -> str:
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
-
-
 # -- best runs and distributions ------------------------------------------------------------------------
-def edge_params(data: SweepData) -> list[tuple[str, object, str, list]]:
-    """Numeric swept parameters whose best-run value is the lowest or highest value tried.
-
-    ``(parameter, best value, "lowest" | "highest", values tried ascending)`` per such parameter,
-    for grid, random and Optuna sweeps alike (the values tried are those of the finished runs).
-    A best run on the edge of the searched range says the optimum may lie outside it.
-    """
-    out = []
-    for p in data.params:
-        tried = sorted({v for v in data.runs[p].dropna() if _is_number(v)})
-        if len(tried) < 2 or not _is_number(data.best[p]):
-            continue
-        if data.best[p] == tried[0]:
-            out.append((p, data.best[p], "lowest", tried))
-        elif data.best[p] == tried[-1]:
-            out.append((p, data.best[p], "highest", tried))
-    return out
-
-
-def edge_warning(data: SweepData) -> str | None:
-    """One sentence naming every parameter whose best value sits on the edge of the range tried, or None."""
-    edges = edge_params(data)
-    if not edges:
-        return None
-    parts = [
-        f"{p} = {_fmt_value(v)} (the {side} of {len(tried)} values tried, {_fmt_value(tried[0])} .. "
-        f"{_fmt_value(tried[-1])})"
-        for p, v, side, tried in edges
-    ]
-    return (
-        f"warning: the best run by {data.objective} sits on the edge of the searched range: {'; '.join(parts)}. "
-        "The best value may lie outside the range: widen it past that edge and sweep again before trusting it."
-    )
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool | np.bool_)
-
-
 def best_table(data: SweepData, top: int = 10) -> pd.DataFrame:
     """The ``top`` runs by the objective: id, swept parameters and the main metrics."""
     shown = [
@@ -171,7 +71,7 @@ def best_table(data: SweepData, top: int = 10) -> pd.DataFrame:
     best = data.runs.head(top)
     frame = pd.DataFrame({"rank": range(1, len(best) + 1), "run": [r[:12] for r in best["run_id"]]})
     for p in data.params:
-        frame[p] = [_fmt_value(v) for v in best[p]]
+        frame[p] = [fmt_value(v) for v in best[p]]
     for m in shown:
         frame[LABELS[m]] = best[m].to_numpy()
     return frame
@@ -196,7 +96,7 @@ def distribution_figure(data: SweepData):
     for ax in axes[n:]:
         ax.set_visible(False)
     fig.suptitle(f"{len(data.runs)} runs; red line: the best run by {data.objective}", fontsize=10)
-    return _laid_out(fig)
+    return _laid_out(fig, rows, cols, left=0.55, right=0.15, bottom=0.35, top=0.6, wgap=0.6, hgap=0.6)
 
 
 # -- heatmaps -------------------------------------------------------------------------------------------
@@ -221,33 +121,30 @@ def pairs(data: SweepData, x: str | None = None, y: str | None = None) -> list[t
     return list(itertools.combinations(names, 2))
 
 
-def heat_grids(data: SweepData, x: str, y: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The objective over (y rows, x columns): other parameters fixed at the best run's values, and their median."""
-    others = [p for p in data.params if p not in (x, y)]
-    fixed = data.runs
-    for p in others:
-        fixed = fixed[fixed[p] == data.best[p]]
-    xs, ys = data.values[x], data.values[y]
-    grid_fixed = fixed.groupby([y, x])[data.objective].first().unstack(x).reindex(index=ys, columns=xs)
-    grid_median = data.runs.groupby([y, x])[data.objective].median().unstack(x).reindex(index=ys, columns=xs)
-    return grid_fixed.astype("float64"), grid_median.astype("float64")
-
-
 def heatmap_html(data: SweepData, x: str, y: str) -> str:
     """The objective over ``x`` and ``y`` as two heat tables (``riskon.pages.heat_table``): the rest at the best
     run's values, and the median over the rest; one colour scale, the best run's cell framed."""
     fixed, median = heat_grids(data, x, y)
     others = [p for p in data.params if p not in (x, y)]
-    at_best = ", ".join(f"{p}={_fmt_value(data.best[p])}" for p in others) or "no other parameters"
+    at_best = ", ".join(f"{p}={fmt_value(data.best[p])}" for p in others) or "no other parameters"
     titles = [f"rest at the best run ({at_best})", "median over the other parameters" if others else "all runs"]
     best = (data.best[y], data.best[x])
     return heat_pair(list(zip(titles, (fixed, median), strict=True)), x, y, best, LABELS[data.objective],
-                     data.direction, _fmt_value)  # fmt: skip
+                     data.direction, fmt_value)  # fmt: skip
 
 
-def _laid_out(fig):
-    """``tight_layout`` once, then no layout engine: saving the figure would otherwise lay it out twice more."""
-    fig.tight_layout()
+def _laid_out(fig, rows: int = 1, cols: int = 1, left: float = 0.8, right: float = 0.2, bottom: float = 0.7,
+              top: float = 0.5, wgap: float = 0.8, hgap: float = 0.9):  # fmt: skip
+    """Margins and gaps fixed in inches (room for the labels these figures draw), and no layout engine.
+
+    ``tight_layout`` measured every label first: ~a quarter of a figure's CPU (an extra pass over the
+    text), and saving re-ran it unless the engine was switched off.
+    """
+    width, height = fig.get_size_inches()
+    axes_w = (width - left - right - (cols - 1) * wgap) / cols
+    axes_h = (height - top - bottom - (rows - 1) * hgap) / rows
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
+                        wspace=wgap / axes_w, hspace=hgap / axes_h)  # fmt: skip
     fig.set_layout_engine("none")
     return fig
 
@@ -283,52 +180,18 @@ def slice_figure(data: SweepData):
         k = list(line.index).index(data.best[p])
         best_at[p] = k
         ax.scatter([k], [line.iloc[k]], color="#d62728", s=60, zorder=3)
-        ax.set_xticks(list(xs), [_fmt_value(v) for v in line.index], fontsize=8)
+        ax.set_xticks(list(xs), [fmt_value(v) for v in line.index], fontsize=8)
         ax.set_xlabel(p)
         ax.set_ylabel(data.objective, fontsize=8)
         ax.grid(True, alpha=0.3)
     for ax in axes[len(names) :]:
         ax.set_visible(False)
     fig.suptitle("Slices through the best run (red): one parameter moves, the rest stay", fontsize=10)
-    _laid_out(fig)
+    _laid_out(fig, rows, cols, left=0.75, right=0.15, bottom=0.7, top=0.55, wgap=0.85, hgap=0.9)
     fig.draw_without_rendering()  # one layout pass for every slice's labels (the layout is final)
     for ax, p in zip(axes, names, strict=False):
         thin_ticks(ax, "x", keep=best_at[p], draw=False)
     return fig
-
-
-def slice_of(data: SweepData, param: str) -> pd.Series:
-    """The objective at each value of ``param`` with every other swept parameter at the best run's value."""
-    rows = data.runs
-    for p in data.params:
-        if p != param:
-            rows = rows[rows[p] == data.best[p]]
-    got = rows.groupby(param)[data.objective].first()
-    return got.reindex(data.values[param]).astype("float64")
-
-
-def stability_table(data: SweepData) -> pd.DataFrame:
-    """The best run's neighbours: each swept parameter one grid step down and up, the rest fixed."""
-    out = []
-    best_obj = float(data.best[data.objective])
-    for p in varied(data):
-        line = slice_of(data, p)
-        vals = list(line.index)
-        k = vals.index(data.best[p])
-        for side, j in (("one step down", k - 1), ("one step up", k + 1)):
-            if 0 <= j < len(vals):
-                v = line.iloc[j]
-                out.append(
-                    {
-                        "parameter": p,
-                        "best value": _fmt_value(vals[k]),
-                        "neighbour": side,
-                        "value": _fmt_value(vals[j]),
-                        data.objective: v,
-                        "change": v - best_obj if v == v else np.nan,
-                    }
-                )
-    return pd.DataFrame(out, columns=["parameter", "best value", "neighbour", "value", data.objective, "change"])
 
 
 # -- null and robustness --------------------------------------------------------------------------------
@@ -417,7 +280,8 @@ def sweep_report(
 ) -> Path:
     """Write the sweep report page (default ``reports/<sweep>/sweep.html``) and return its path."""
     store = Store(db if db is not None else DEFAULT_DB)
-    data = load_sweep(store, sweep)
+    with store.session():  # the reads share one connection (each open of the file costs ~0.1 s)
+        data = load_sweep(store, sweep)
     chosen = pairs(data, x, y)
     best = best_table(data, top)
     formats = {LABELS[m]: METRICS[m] for m in METRICS}
@@ -427,28 +291,26 @@ def sweep_report(
     if varied(data):
         jobs.append((functools.partial(slice_figure, data), "the objective along each parameter through the best run"))
     with FigurePool(jobs) as pool:
-        null = null_section(data, null_n, seed, cache=cache)
-        robust = robustness_section(data.store, data.info["sweep_id"])
-        walk = walkforward_section(data, cache=cache)
+        null = null_section(data, null_n, seed, cache=cache)  # seconds of re-running: outside the session
+        with store.session():  # the reads below share one connection (the workers forked before it opened)
+            robust = robustness_section(data.store, data.info["sweep_id"])
+            walk = walkforward_section(data, cache=cache)
+            rates, bad = sweep_rates_text(store, data.info["sweep_id"]), data.store.lookahead(data.info["sweep_id"])
         images = iter(pool.results())
     sections = [
         f'<p class="note">{len(data.runs)} finished runs of {esc(data.info["n_total"])} '
         f"({esc(data.spec.get('method', '?'))} sweep, status {esc(data.info['status'])}); objective "
         f"{esc(data.objective)} ({esc(data.direction)}); swept: "
         + esc(
-            "; ".join(f"{p} in [{', '.join(_fmt_value(v) for v in data.values[p])}]" for p in data.params) or "nothing"
+            "; ".join(f"{p} in [{', '.join(fmt_value(v) for v in data.values[p])}]" for p in data.params) or "nothing"
         )
         + "</p>",
-        f'<p class="note" id="rates">rates: {esc(sweep_rates_text(store, data.info["sweep_id"]))} '
+        f'<p class="note" id="rates">rates: {esc(rates)} '
         "(Sharpe, Sortino, PSR and DSR in excess of the risk-free rate)</p>",
         f"<h2>Best {len(best)} runs by {esc(data.objective)}</h2>",
         f'<div id="best">{table(best, formats, index=False)}</div>',
         *([f'<p class="note" id="edge">{esc(edge)}</p>'] if (edge := edge_warning(data)) else []),
-        *(
-            [f'<p class="note" id="lookahead">{esc(ALLOWED_SWEEP)}: {esc(bad)}</p>']
-            if (bad := data.store.lookahead(data.info["sweep_id"]))
-            else []
-        ),
+        *([f'<p class="note" id="lookahead">{esc(ALLOWED_SWEEP)}: {esc(bad)}</p>'] if bad else []),
         "<h2>Distribution of each metric</h2>",
         next(images),
         "<h2>The objective over two parameters</h2>",
@@ -479,3 +341,8 @@ def sweep_report(
 
 def _fmt_num(v, fmt: str = "{:.3f}") -> str:
     return "-" if v is None or v != v else fmt.format(v)
+
+
+#: ``riskon.pages.sweep_data``'s functions stay importable from here, where the report always had them.
+__all__ = ["SweepData", "edge_params", "edge_warning", "heat_grids", "load_sweep", "slice_of", "stability_table",
+           "sweep_report", "varied"]  # fmt: skip

@@ -80,6 +80,24 @@ def wait_for_writer(db: Path, timeout: float) -> None:
         pass
 
 
+def writer_waiting(db: Path) -> bool:
+    """True while a writer holds its intent on ``db`` (it is opening the file or committing): a reader that keeps
+    the file open between queries (``Store.session``) closes it first, or the writer could not get in."""
+    if fcntl is None or not _side(db, "intent").exists():  # no writer has ever announced itself
+        return False
+    try:
+        fd = os.open(_side(db, "intent"), os.O_RDONLY)
+    except OSError:  # gone or unreadable: the reader's own open reports a folder fault
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+    return False
+
+
 @contextlib.contextmanager
 def one_sweep(db: Path, key: str, announce: Callable[[str], None] | None = None) -> Iterator[None]:
     """Run a sweep alone: a second process with the same sweep waits here for the first to end.

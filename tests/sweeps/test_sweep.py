@@ -38,6 +38,7 @@ from riskon.sweeps.keys import run_id
 from riskon.sweeps.row_fields import row_fields
 from riskon.sweeps.spec import apply, combinations, parse_sweep
 from riskon.sweeps.store import Store
+from support import sweep_store
 from support.clitools import riskon_cmd
 
 CONFIRM = [1, 2, 3, 5]
@@ -592,34 +593,34 @@ def test_kill_at_a_random_moment_then_resume(tmp_path, data_dir):
 # ===================================================================================================
 # 6. the store answers queries while a sweep writes to it
 # ===================================================================================================
-def test_results_are_queryable_while_a_sweep_runs(tmp_path, data_dir):
+def test_results_are_queryable_while_a_sweep_runs(tmp_path, data_dir, capsys):
     params = (
-        '"strategy.params.confirm_days" = { start = 1, stop = 10, step = 1 }\n'
-        '"exits.trailing_stop" = { start = 0.1, stop = 0.6, step = 0.1 }\n'
-        '"exits.take_profit" = [false, 0.5]'
+        '"strategy.params.confirm_days" = { start = 1, stop = 9, step = 1 }\n'
+        '"exits.trailing_stop" = { start = 0.1, stop = 0.4, step = 0.1 }'
     )
     cfg = write_config(tmp_path, params=params, name="tslow")
     db = tmp_path / "slow.duckdb"
-    # one process on backtrader (~0.15 s a run): 120 runs, many seconds of committing batches to query against
-    # (a query itself takes a few seconds on a busy machine: it starts a CLI and waits out each commit)
+    # one process on backtrader (~0.15 s a run): 36 runs, 12 whole batches, some seconds of commits to query against.
+    # The queries run in this process (support.sweep_store.call), a process apart from the writer as a user's
+    # CLI is: a fraction of a second each (no CLI start-up), so many land between the writer's commits.
     proc = start_sweep(cfg, db, tmp_path, workers=1, extra=("--engine", "backtrader"))
     seen: list[tuple[int, float]] = []
     try:
         deadline = time.monotonic() + 120
         while proc.poll() is None and time.monotonic() < deadline:
             if not db.exists():
-                time.sleep(0.2)
+                time.sleep(0.1)
                 continue
             t0 = time.monotonic()
-            r = riskon("results", "--db", str(db), cwd=tmp_path)
+            code, stdout, stderr = sweep_store.call(capsys, "results", "--db", str(db))
             took = time.monotonic() - t0
             alive = proc.poll() is None
-            assert r.returncode == 0, r.stderr
-            assert "Traceback" not in r.stderr
-            m = re.search(r"tslow \(\w+, (\w+), (\d+)/(\d+) ok\)", r.stdout)
-            assert m, r.stdout
-            assert "┃ run_id" in r.stdout and "sharpe" in r.stdout
-            assert int(m.group(3)) == 120
+            assert code == 0, stderr
+            assert "Traceback" not in stderr
+            m = re.search(r"tslow \(\w+, (\w+), (\d+)/(\d+) ok\)", stdout)
+            assert m, stdout
+            assert "┃ run_id" in stdout and "sharpe" in stdout
+            assert int(m.group(3)) == 36
             if alive and m.group(1) == "running":  # answered while the sweep ran: it did not wait for the end
                 seen.append((int(m.group(2)), took))
             time.sleep(0.3)
@@ -630,22 +631,24 @@ def test_results_are_queryable_while_a_sweep_runs(tmp_path, data_dir):
     assert len(seen) >= 2, f"too few queries while the sweep ran: {seen}"
     assert n == sorted(n) and n[-1] > n[0], f"no growth seen: {seen}"
     assert all(c % BATCH == 0 for c in n)  # a reader sees whole batches only
-    final = riskon("results", "--db", str(db), cwd=tmp_path)
-    assert "tslow" in final.stdout and "done, 120/120 ok" in final.stdout
-    assert counts(db) == (120, 120)
+    final = riskon("results", "--db", str(db), cwd=tmp_path)  # the installed command, as a user types it
+    assert final.returncode == 0, final.stderr
+    assert "tslow" in final.stdout and "done, 36/36 ok" in final.stdout
+    assert counts(db) == (36, 36)
     assert {e for (e,) in sql(db, "SELECT DISTINCT engine FROM runs")} == {"backtrader"}
 
 
 # ===================================================================================================
 # 7. riskon results / riskon report
 # ===================================================================================================
-def test_results_filter_sort_export(reference, tmp_path):
+def test_results_filter_sort_export(reference, tmp_path, capsys):
     db = str(reference.db)
-    r = riskon(
-        "results", "tsweep", "--top", "3", "--sort", "cagr", "--where", "trades > 2",
-        "--export", "csv", "--out", str(tmp_path / "f.csv"), "--db", db, cwd=tmp_path,
+    # in this process (support.sweep_store.call): the command's output is checked, not its start-up
+    code, stdout, stderr = sweep_store.call(
+        capsys, "results", "tsweep", "--top", "3", "--sort", "cagr", "--where", "trades > 2",
+        "--export", "csv", "--out", str(tmp_path / "f.csv"), "--db", db,
     )  # fmt: skip
-    assert r.returncode == 0, r.stderr
+    assert code == 0, stderr
     want = sql(reference.db, "SELECT run_id, cagr FROM runs WHERE trades > 2 ORDER BY cagr DESC")
     assert 3 < len(want) < N_GRID  # the filter keeps some and drops some
     with (tmp_path / "f.csv").open(newline="") as f:
@@ -660,17 +663,17 @@ def test_results_filter_sort_export(reference, tmp_path):
     for row in rows:
         assert int(row["confirm_days"]) == params[row["run_id"]]["strategy.params.confirm_days"]
         assert float(row["trailing_stop"]) == params[row["run_id"]]["exits.trailing_stop"]
-    assert f"wrote {len(want)} runs to" in r.stdout
-    table = [line for line in r.stdout.splitlines() if line.startswith("│")]
+    assert f"wrote {len(want)} runs to" in stdout
+    table = [line for line in stdout.splitlines() if line.startswith("│")]
     assert [line.split("│")[1].strip() for line in table] == [rid[:12] for rid, _ in want[:3]]
     assert format_metric("cagr", want[0][1]) in table[0]
-    assert "top 3 by cagr" in r.stdout
+    assert "top 3 by cagr" in stdout
 
-    r = riskon(
-        "results", "tsweep", "--sort", "cagr", "--where", "trades > 2", "--export", "parquet",
-        "--out", str(tmp_path / "f.parquet"), "--db", db, cwd=tmp_path,
+    code, stdout, stderr = sweep_store.call(
+        capsys, "results", "tsweep", "--sort", "cagr", "--where", "trades > 2", "--export", "parquet",
+        "--out", str(tmp_path / "f.parquet"), "--db", db,
     )  # fmt: skip
-    assert r.returncode == 0, r.stderr
+    assert code == 0, stderr
     frame = pd.read_parquet(tmp_path / "f.parquet")
     assert list(frame["run_id"]) == [rid for rid, _ in want]
     assert list(frame["cagr"]) == [c for _, c in want]  # parquet keeps the exact doubles
