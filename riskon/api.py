@@ -187,10 +187,8 @@ class Sweep:
         return self._runs
 
     def best(self, n: int = 10, metric: str | None = None, ascending: bool | None = None) -> pd.DataFrame:
-        """The ``n`` best successful runs by ``metric`` (default: the sweep's objective and direction).
-
-        Ranked in the store when the runs have not been read (a sweep of 10^6 runs reads only the top rows).
-        """
+        """The ``n`` best successful runs by ``metric`` (default: the sweep's objective and direction); ranked in
+        the store when the runs have not been read (a sweep of 10^6 runs reads only the top rows)."""
         metric = metric or self.objective
         if metric not in METRICS:
             raise ConfigError(f"unknown metric {metric!r}; valid: {', '.join(METRICS)}")
@@ -209,11 +207,11 @@ class Sweep:
         """How many runs of the sweep are stored, and how many of them failed (counted in the store)."""
         # DuckDB loads only when the store is used
         from riskon.sweeps.store import Store
+        from riskon.sweeps.sweep_reads import runs_from
 
         with Store(self.db).connect(read_only=True) as con:
             n, failed = con.execute(
-                "SELECT count(*), count(*) FILTER (WHERE r.status != 'ok') FROM runs r "
-                "JOIN sweep_runs l ON l.run_id = r.run_id WHERE l.sweep_id = ?",
+                f"SELECT count(*), count(*) FILTER (WHERE r.status != 'ok') {runs_from(con, self.sweep_id)}",
                 [self.sweep_id],
             ).fetchone()
         return int(n), int(failed)
@@ -222,11 +220,12 @@ class Sweep:
         """The first ``n`` failed runs (by run id) and their one-line errors."""
         # DuckDB loads only when the store is used
         from riskon.sweeps.store import Store
+        from riskon.sweeps.sweep_reads import runs_from
 
         with Store(self.db).connect(read_only=True) as con:
             rows = con.execute(
-                "SELECT r.run_id, r.error FROM runs r JOIN sweep_runs l ON l.run_id = r.run_id "
-                "WHERE l.sweep_id = ? AND r.status != 'ok' ORDER BY r.run_id LIMIT ?",
+                f"SELECT r.run_id, r.error {runs_from(con, self.sweep_id)} AND r.status != 'ok' "
+                "ORDER BY r.run_id LIMIT ?",
                 [self.sweep_id, int(n)],
             ).fetchall()
         return [(str(r), str(e)) for r, e in rows]
