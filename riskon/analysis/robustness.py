@@ -412,14 +412,17 @@ def _streamed_cscv(store, sweep_id: str, fn, n_splits: int) -> tuple[PBOResult, 
                 f"strategy present, got {n_days}; use fewer splits"
             )
         con.execute(f"SELECT any_value(r.blocks) AS blocks {_OK} GROUP BY r.digest, r.blocks", [sweep_id])
-        parts = []  # a batch of distinct runs at a time: only the objective's statistics are kept
+        # a batch of distinct runs at a time, written straight into one S × N array per statistic
+        blocks, n = [np.empty((n_splits, int(n_ok))) for _ in want], 0
         while batch := con.fetchmany(65_536):
-            parts.append(unpack_blocks([b for (b,) in batch], n_splits)[:, want, :].copy())
-    stacked = np.concatenate(parts) if parts else np.empty((0, len(want), n_splits))
-    blocks = [np.ascontiguousarray(stacked[:, k, :].T) for k in range(len(want))]  # each S × N
+            sums = unpack_blocks([b for (b,) in batch], n_splits)
+            for out, k in zip(blocks, want, strict=True):
+                out[:, n : n + len(batch)] = sums[:, k, :].T
+            n += len(batch)
+    blocks = [b if n == b.shape[1] else np.ascontiguousarray(b[:, :n]) for b in blocks]  # runs with identical sums
     block = int(n_days) // n_splits
     skip = int(n_days) - block * n_splits
-    cscv = pbo_from_blocks(blocks, block, fn, duplicates=int(n_ok) - stacked.shape[0], dropped_rows=skip)
+    cscv = pbo_from_blocks(blocks, block, fn, duplicates=int(n_ok) - n, dropped_rows=skip)
     first = pd.Timestamp(start).normalize()
     return cscv, first + pd.Timedelta(days=skip), first + pd.Timedelta(days=int(n_days) - 1)
 
