@@ -14,6 +14,7 @@ from riskon.config import parse
 from riskon.runner import prepare
 from strategies.backtest import StrategyParams, backtest
 from strategies.fastsim import fast_backtest
+from support.forked import forked_map
 from support.parity_cases import assert_same
 
 TARGETS = {
@@ -68,14 +69,20 @@ def test_fast_equals_backtrader_on_random_cash_and_sizing(data_dir, mode, count)
     for rule in ({"confirm_days": 1}, {"confirm_days": 3}):
         _, bars, assets, _ = prepare(parse({"data": data, "target": TARGETS[mode], "strategy": {"params": rule}}))
         datasets.append((bars, assets))
-    trades = 0
-    for n in range(count):
+    drawn = [random_params(rng, mode) for _ in range(count)]  # the same draws, in the same order, as one by one
+
+    def slow_of(n: int):
         bars, assets = datasets[n % 2]
-        params = random_params(rng, mode)
-        fast = fast_backtest(bars, params, assets)
-        slow = backtest(bars, params, assets=assets)
-        assert_same(fast.trades, slow.trades, fast.equity, slow.equity)
-        assert fast.trades["asset"].tolist() == slow.trades["asset"].tolist()
-        assert fast.log == [line for line in slow.log if "skipped:" in line or "capped at the equity" in line]
+        slow = backtest(bars, drawn[n], assets=assets)
+        return slow.trades, slow.equity, slow.log
+
+    # backtrader (~all of this test's time) runs in forked workers on CI's second core; checked here, in order
+    trades = 0
+    for n, (slow_trades, slow_equity, slow_log) in enumerate(forked_map(slow_of, range(count))):
+        bars, assets = datasets[n % 2]
+        fast = fast_backtest(bars, drawn[n], assets)
+        assert_same(fast.trades, slow_trades, fast.equity, slow_equity)
+        assert fast.trades["asset"].tolist() == slow_trades["asset"].tolist()
+        assert fast.log == [line for line in slow_log if "skipped:" in line or "capped at the equity" in line]
         trades += len(fast.trades)
     assert trades > count * 3

@@ -13,6 +13,7 @@ import pytest
 from riskon.runner import prepare, strategy_params
 from strategies.backtest import StrategyParams, backtest
 from strategies.fastsim import fast_backtest, is_supported
+from support.forked import forked_map
 from support.parity_cases import CASES, MULTI_CASES, assert_same, config_for, multi_config_for, multi_reference
 
 ALL_CASES = {**{f"single:{k}": (config_for, v) for k, v in CASES.items()},
@@ -76,14 +77,20 @@ def _data(mode: str):
 def test_fast_path_matches_backtrader_on_random_parameters(data_dir, mode, count):
     rng = np.random.default_rng({"single": 1, "basket": 2, "top_k": 3}[mode])
     datasets = list(_data(mode).values())
-    trades_seen = 0
-    for n in range(count):
+    drawn = [_random_params(rng, mode) for _ in range(count)]  # the same draws, in the same order, as one by one
+
+    def slow_of(n: int):
         bars, assets = datasets[n % len(datasets)]
-        params = _random_params(rng, mode)
-        fast = fast_backtest(bars, params, assets)
-        slow = backtest(bars, params, assets=assets)
-        assert_same(fast.trades, slow.trades, fast.equity, slow.equity)
-        assert fast.trades["asset"].tolist() == slow.trades["asset"].tolist()
+        slow = backtest(bars, drawn[n], assets=assets)
+        return slow.trades, slow.equity
+
+    # backtrader (~all of this test's time) runs in forked workers on CI's second core; checked here, in order
+    trades_seen = 0
+    for n, (slow_trades, slow_equity) in enumerate(forked_map(slow_of, range(count))):
+        bars, assets = datasets[n % len(datasets)]
+        fast = fast_backtest(bars, drawn[n], assets)
+        assert_same(fast.trades, slow_trades, fast.equity, slow_equity)
+        assert fast.trades["asset"].tolist() == slow_trades["asset"].tolist()
         trades_seen += len(fast.trades)
     assert trades_seen > count * 3
 

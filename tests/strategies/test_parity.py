@@ -13,12 +13,14 @@ import pytest
 
 from riskon.runner import run
 from strategies.backtest import TRADE_COLUMNS, backtest, check_accounting
+from support.forked import forked_map
 from support.parity_cases import CASES, assert_same, config_for, reference
 
 
 @pytest.fixture(scope="module")
 def runs(data_dir):
-    return {name: run(config_for(p)) for name, p in CASES.items()}
+    # each case's backtrader run in forked workers on CI's second core (tests/support/forked.py): the same Results
+    return dict(zip(CASES, forked_map(lambda p: run(config_for(p)), list(CASES.values())), strict=True))
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -12,13 +12,17 @@ import pytest
 from feeds.symbols import filename_for
 from riskon.runner import run
 from strategies.backtest import check_accounting
+from support.forked import forked_map
 from support.parity_cases import MULTI_CASES, assert_same, multi_config_for
 from support.reference_sim import simulate_multi
 
 
 @pytest.fixture(scope="module")
 def runs(data_dir):
-    return {name: run(multi_config_for(p)) for name, p in MULTI_CASES.items()}
+    # each case's backtrader run in forked workers on CI's second core (tests/support/forked.py): the same Results
+    return dict(
+        zip(MULTI_CASES, forked_map(lambda p: run(multi_config_for(p)), list(MULTI_CASES.values())), strict=True)
+    )
 
 
 @pytest.mark.parametrize("name", list(MULTI_CASES))
