@@ -283,8 +283,12 @@ def _per_day(annual_sharpe) -> float:
     return math.nan if annual_sharpe is None else float(annual_sharpe) / math.sqrt(PERIODS)
 
 
-#: A sweep's ok runs with at least two daily returns (the runs its statistics are over).
-_OK = "FROM runs r JOIN sweep_runs l ON l.run_id = r.run_id WHERE l.sweep_id = ? AND r.status = 'ok' AND r.n_days > 1"
+def _ok(con, sweep_id: str) -> str:
+    """``FROM ... WHERE ...`` of a sweep's ok runs with at least two daily returns (the runs its statistics are
+    over), one ``?`` for the sweep id: by the runs' own column when that is the same set (``runs_from``)."""
+    return f"{runs_from(con, sweep_id)} AND r.status = 'ok' AND r.n_days > 1"
+
+
 #: The stored block statistics each CSCV objective adds up (``riskon.sweeps.row_fields.BLOCK_STATS``).
 _STATS_OF = {sharpe: ("excess", "excess_sq"), sortino: ("excess", "excess_down_sq"), log_growth: ("log_growth",)}
 
@@ -314,7 +318,7 @@ def sweep_robustness(store, sweep_id: str, n_splits: int = 16, per_run: bool = F
     objective, direction = spec.get("objective", "sharpe"), spec.get("direction", "maximize")
     n_trials, n_trial_runs, var, tkey = store.trials_summary(key)
     with store.connect(read_only=True) as con:
-        ok = f"{runs_from(con, sweep_id)} AND r.status = 'ok' AND r.n_days > 1"  # _OK without a join when it can
+        ok = _ok(con, sweep_id)
         n_ok, n_dates = con.execute(f"SELECT count(*), count(DISTINCT (r.returns_start, r.n_days)) {ok}",
                                     [sweep_id]).fetchone()  # fmt: skip
     if n_ok < 2:
@@ -335,7 +339,8 @@ def sweep_robustness(store, sweep_id: str, n_splits: int = 16, per_run: bool = F
     if not per_run:
         return res
     with store.connect(read_only=True) as con:
-        rows = con.execute(f"SELECT r.run_id, r.sr_day, r.skew, r.kurt, r.n_days {_OK} ORDER BY r.run_id",
+        ok = _ok(con, sweep_id)
+        rows = con.execute(f"SELECT r.run_id, r.sr_day, r.skew, r.kurt, r.n_days {ok} ORDER BY r.run_id",
                            [sweep_id]).fetchall()  # fmt: skip
     table = pd.DataFrame(
         [{"run_id": rid, "psr": psr_from_moments(*_m(s, k, g3, g4), 0.0), "dsr": psr_from_moments(*_m(s, k, g3, g4),
@@ -358,8 +363,9 @@ def _compute(store, sweep_id, name, objective, direction, n_splits, config_text,
     """The fields of ``SweepRobustness`` that depend on the sweep's runs, and its CSCV result."""
     order = "ASC" if direction == "minimize" else "DESC"
     with store.connect(read_only=True) as con:
+        ok = _ok(con, sweep_id)
         best = con.execute(
-            f"SELECT r.run_id, r.params, r.sr_day, r.skew, r.kurt, r.n_days {_OK} AND r.{objective} IS NOT NULL "
+            f"SELECT r.run_id, r.params, r.sr_day, r.skew, r.kurt, r.n_days {ok} AND r.{objective} IS NOT NULL "
             f"AND NOT isnan(r.{objective}) ORDER BY r.{objective} {order}, r.run_id LIMIT 1",
             [sweep_id],
         ).fetchone()
@@ -402,8 +408,9 @@ def _streamed_cscv(store, sweep_id: str, fn, n_splits: int) -> tuple[PBOResult, 
     """CSCV from the stored block sums of the sweep's distinct runs (one calendar), read a batch at a time."""
     want = [BLOCK_STATS.index(k) for k in _STATS_OF[fn]]
     with store.connect(read_only=True) as con:
+        ok = _ok(con, sweep_id)
         n_ok, start, n_days, missing = con.execute(
-            f"SELECT count(*), min(r.returns_start), min(r.n_days), count(*) FILTER (WHERE r.blocks IS NULL) {_OK}",
+            f"SELECT count(*), min(r.returns_start), min(r.n_days), count(*) FILTER (WHERE r.blocks IS NULL) {ok}",
             [sweep_id],
         ).fetchone()
         if missing:
@@ -411,7 +418,7 @@ def _streamed_cscv(store, sweep_id: str, fn, n_splits: int) -> tuple[PBOResult, 
                 f"PBO with {n_splits} splits needs at least {2 * n_splits} periods (2 per block) with every "
                 f"strategy present, got {n_days}; use fewer splits"
             )
-        con.execute(f"SELECT any_value(r.blocks) AS blocks {_OK} GROUP BY r.digest, r.blocks", [sweep_id])
+        con.execute(f"SELECT any_value(r.blocks) AS blocks {ok} GROUP BY r.digest, r.blocks", [sweep_id])
         # a batch of distinct runs at a time, written straight into one S × N array per statistic
         blocks, n = [np.empty((n_splits, int(n_ok))) for _ in want], 0
         while batch := con.fetchmany(65_536):
