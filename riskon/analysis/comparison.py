@@ -16,6 +16,7 @@ import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,10 @@ from riskon.config import ConfigError, RunConfig, benchmark_name
 from riskon.metrics import METRICS, rates_text, rf_per_bar
 from riskon.runner import config_rate
 from riskon.sweeps.rulecheck import check_stored_rules, sweep_row
-from riskon.sweeps.store import DEFAULT_DB, Store, rank_runs
+from riskon.sweeps.store_path import DEFAULT_DB
+
+if TYPE_CHECKING:  # DuckDB loads only when stored runs are read (a run's page draws equity without it)
+    from riskon.sweeps.store import Store
 
 #: The metrics the random-entry null reports (``riskon.null``).
 NULL_METRICS = ("total_return", "cagr", "sharpe", "max_drawdown")
@@ -183,6 +187,9 @@ def sweep_top(store: Store, sweep: str, top: int) -> list[str]:
     spec = sweep_spec(store, info["sweep_id"])
     objective, direction = spec.get("objective", "sharpe"), spec.get("direction", "maximize")
     runs = store.runs(info["sweep_id"])
+    # DuckDB loads only when stored runs are read
+    from riskon.sweeps.store import rank_runs
+
     ok = rank_runs(runs[runs["status"] == "ok"], objective, direction)
     if ok.empty:
         raise ConfigError(f"sweep {info['name']} has no finished runs")
@@ -263,6 +270,9 @@ def build(
     items = list(items)
     if not items:
         raise ConfigError("compare needs at least one run id or config file")
+    # DuckDB loads only when stored runs are read
+    from riskon.sweeps.store import Store
+
     store = Store(db if db is not None else DEFAULT_DB)
     entries = []
     for item in items:

@@ -26,28 +26,31 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'riskon.cli' has no attribute {name!r}")
 
 
-def exit_status(error: BaseException) -> int | None:
-    """The exit status for a failure riskon knows, or None for an unexpected one (a bug: shown in full)."""
-    # the error classes live with the wings that raise them; loading them costs nothing once a command ran
-    from feeds.errors import DataError, NetworkError
-    from riskon.config import ConfigError
-    from riskon.lookahead_gate import LookaheadError
-    from riskon.pages.files import OutputError
-    from riskon.pages.tearsheet import TearsheetError
-    from riskon.sweeps.pools import ExecutorError
-    from riskon.sweeps.store import StoreError
-    from strategies.errors import OrderFailed, RuleError
+#: The failures riskon knows, in the order ``exit_status`` tries them: (status, defining module, class name).
+KNOWN_ERRORS = (
+    (USAGE, "riskon.config", "ConfigError"),
+    (USAGE, "strategies.errors", "RuleError"),
+    (DATA, "feeds.errors", "DataError"),
+    (DATA, "feeds.errors", "NetworkError"),
+    (STORE, "riskon.sweeps.store_errors", "StoreError"),
+    (FAILED, "strategies.errors", "OrderFailed"),
+    (FAILED, "riskon.sweeps.pools", "ExecutorError"),
+    (FAILED, "riskon.lookahead_gate", "LookaheadError"),
+    (FAILED, "riskon.pages.tearsheet", "TearsheetError"),
+    (STORE, "riskon.pages.files", "OutputError"),  # a full disk, a read-only folder: raised where the file is written
+)
 
-    if isinstance(error, ConfigError | RuleError):
-        return USAGE
-    if isinstance(error, DataError | NetworkError):
-        return DATA
-    if isinstance(error, StoreError):
-        return STORE
-    if isinstance(error, OrderFailed | ExecutorError | LookaheadError | TearsheetError):
-        return FAILED
-    if isinstance(error, OutputError):  # a full disk, a read-only folder: raised where the file is written
-        return STORE
+
+def exit_status(error: BaseException) -> int | None:
+    """The exit status for a failure riskon knows, or None for an unexpected one (a bug: shown in full).
+
+    An error class can only have been raised if its module was imported, so only classes of modules already
+    loaded are tried: mapping an error never imports a wing (pandas, DuckDB) the command did not need.
+    """
+    for status, module, name in KNOWN_ERRORS:
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is not None and isinstance(error, cls):
+            return status
     return None
 
 

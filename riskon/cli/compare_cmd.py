@@ -9,7 +9,7 @@ from rich.table import Table
 
 from riskon.cli.console import console
 from riskon.config import ConfigError
-from riskon.sweeps.store import DEFAULT_DB
+from riskon.sweeps.store_path import DEFAULT_DB
 
 
 def compare_cmd(

@@ -21,7 +21,7 @@ from riskon.cli.console import console, styled
 from riskon.cli.tables import metrics_table
 from riskon.metrics import format_metric
 from riskon.pages.html import reports_dir
-from riskon.sweeps.store import DEFAULT_DB
+from riskon.sweeps.store_path import DEFAULT_DB
 
 if TYPE_CHECKING:
     from riskon.analysis.walk_forward import WalkForwardResult

@@ -8,7 +8,8 @@ module swapped for ``_Recorder``, which writes a numbered placeholder where each
 call (plotting function, arguments). ``plan`` runs it with the metrics table left out, to learn the calls
 fast; ``page`` runs it with the real metrics table, for the page with placeholders; ``draw`` makes one
 recorded call with quantstats' own plotting function and returns the figure as ``reports.html`` embeds it;
-``sheet`` does all three, with the figures shared between this process and helpers forked from it.
+``sheet`` does all three, with the figures shared between this process and helpers forked from it;
+``chart`` draws the run's signal chart (``riskon.pages.charts``), which ``sheet`` can share out too.
 """
 
 from __future__ import annotations
@@ -27,14 +28,17 @@ import matplotlib
 matplotlib.use("Agg", force=False)  # a worker only writes files
 
 import pandas as pd  # noqa: E402  (after the backend is chosen)
-import quantstats as qs  # noqa: E402
 
+from riskon.pages.charts import signal_chart  # noqa: E402
 from riskon.pages.tearsheet import (  # noqa: E402
     FIGURE_PLACEHOLDER,
     drawdown_rows,
     drawing_fixes,
+    import_quantstats,
     quiet_quantstats,
 )
+
+qs = import_quantstats()  # yfinance stays unloaded: riskon never asks quantstats to download
 
 _PLACEHOLDER = re.compile(re.escape(FIGURE_PLACEHOLDER).replace(r"\{\}", r"(\d+)"))
 
@@ -112,39 +116,53 @@ def draw(call: Call) -> str:
 #: Relative cost of each of quantstats' figures (seconds on the seed run), to draw the longest first.
 _COST = {"distribution": 1.3, "monthly_heatmap": 1.3, "histogram": 1.0, "yearly_returns": 0.7, "rolling_beta": 0.45}
 _DEFAULT_COST = 0.35
+#: The signal chart's cost on the same scale: drawn first, by a helper, while this process makes the tables.
+_CHART_COST = 1.5
+
+#: What ``sheet`` is asked to draw besides the page: the signal chart's source (``chart_source``) and its path.
+Chart = tuple[object, str]
 
 
-def sheet(arguments: dict, returns: pd.Series, helpers: int = 1) -> tuple[str, str]:
+def chart(source, path: str) -> str:
+    """The signal chart (``riskon.pages.charts.signal_chart``) of ``source`` written to ``path``; its path."""
+    return str(signal_chart(source, path))
+
+
+def sheet(arguments: dict, returns: pd.Series, helpers: int = 1, signals: Chart | None = None) -> tuple[str, str]:
     """quantstats' page for these arguments with every figure in place, and riskon's drawdown rows.
 
-    The figures are shared between this process and ``helpers`` processes forked from it now (quantstats
-    already loaded), the longest first; this process makes the metrics table first, then draws what is left.
+    The figures (and the signal chart, when ``signals`` names its source and path) are shared between this
+    process and ``helpers`` processes forked from it now (quantstats already loaded), the longest first;
+    this process makes the metrics table first, then draws what is left.
     """
     calls = plan(arguments)
-    queued = deque(sorted(range(len(calls)), key=lambda i: -_COST.get(calls[i][0], _DEFAULT_COST)))
-    svgs: dict[int, str] = {}
+    jobs = [(draw, (c,), _COST.get(c[0], _DEFAULT_COST)) for c in calls]
+    if signals is not None:
+        jobs.append((chart, signals, _CHART_COST))
+    queued = deque(sorted(range(len(jobs)), key=lambda i: -jobs[i][2]))
+    done: dict[int, str] = {}
     with ProcessPoolExecutor(helpers, mp_context=get_context("fork")) if helpers else _no_pool() as pool:
         running: dict[int, Future] = {}
 
-        def top_up() -> None:  # two figures in hand per helper, so none waits for this process
+        def top_up() -> None:  # two jobs in hand per helper, so none waits for this process
             while pool is not None and queued and len(running) < 2 * helpers:
                 i = queued.popleft()
-                running[i] = pool.submit(draw, calls[i])
+                running[i] = pool.submit(jobs[i][0], *jobs[i][1])
 
         top_up()
         text, drawdowns, names = page(arguments, returns)
         while queued or running:
             for i in [i for i, f in running.items() if f.done()]:
-                svgs[i] = running.pop(i).result()
+                done[i] = running.pop(i).result()
             top_up()
             if queued:
                 i = queued.popleft()
-                svgs[i] = draw(calls[i])
+                done[i] = jobs[i][0](*jobs[i][1])
             elif running:
                 wait(list(running.values()), return_when=FIRST_COMPLETED)
     if names != [c[0] for c in calls]:
         raise RuntimeError(f"quantstats drew {names} on its page but {[c[0] for c in calls]} when planned")
-    filled, found = _PLACEHOLDER.subn(lambda m: svgs[int(m.group(1))], text)
+    filled, found = _PLACEHOLDER.subn(lambda m: done[int(m.group(1))], text)
     if found != len(calls):
         raise RuntimeError(f"quantstats' page has {found} figure placeholders for {len(calls)} figures")
     return filled, drawdowns

@@ -37,7 +37,7 @@ def logit_figure(result: PBOResult | SweepRobustness) -> Figure:
     ax.set_ylabel("CSCV combinations")
     ax.set_title(f"PBO = {cscv.pbo:.1%} ({cscv.n_combinations} combinations, {cscv.n_strategies} strategies)")
     ax.legend(loc="upper left", frameon=False)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.9 / 8, right=1 - 0.2 / 8, bottom=0.6 / 4, top=1 - 0.4 / 4)  # fixed: no layout pass
     return fig
 
 

@@ -13,11 +13,10 @@ import pandas as pd
 from riskon.analysis.signal_state import Status
 from riskon.analysis.trade_stats import TRADE_STATS, csv_trades, trade_analytics, trade_stats, trade_stats_frame
 from riskon.metrics import LABELS, METRICS, price_text
-from riskon.pages.charts import signal_chart, signal_figure
 from riskon.pages.files import ensure_folder, write_csv
 from riskon.pages.html import esc, figure, refresh_index, table
 from riskon.pages.run_chart import write_run_page
-from riskon.pages.sheet_pool import begin_tearsheet
+from riskon.pages.sheet_pool import begin_pages
 from riskon.pages.tearsheet import tearsheet_skip_reason
 from riskon.runner import Result
 
@@ -48,17 +47,17 @@ def write_outputs(result: Result, out_dir: str | Path) -> dict[str, Path]:
     paths["metrics"] = out / "metrics.csv"
     stats = trade_stats_frame(result.trades, result.metrics.columns)  # expectancy, SQN, streak, holding days
     write_csv(pd.concat([result.metrics, stats]), paths["metrics"], index_label="metric")
-    sheet = None
-    if result.config.report["tearsheet"] and tearsheet_skip_reason(result.returns) is None:
-        # drawn by the tear-sheet workers while the charts are made here, when a command started them
-        sheet = begin_tearsheet(result, out / "tearsheet.html")
+    report = result.config.report
+    if report["tearsheet"] and tearsheet_skip_reason(result.returns) is None:
         paths["tearsheet"] = out / "tearsheet.html"
-    if result.config.report["chart"]:
-        paths["chart"] = signal_chart(result, out / "signals.png")
+    if report["chart"]:
+        paths["chart"] = out / "signals.png"
+    # drawn by the tear-sheet workers while run.html is made here, when a command started them
+    pages = begin_pages(result, paths.get("tearsheet"), paths.get("chart"))
+    if report["chart"]:
         links = {p.name: p.name for p in paths.values()}  # the run's other files, beside it
         paths["run_page"] = write_run_page(result, out / "run.html", links)  # interactive (Plotly, offline)
-    if sheet is not None:
-        paths["tearsheet"] = sheet()
+    paths.update(pages())
     refresh_index(out)  # reports/index.html lists this run's pages when they lie under the reports folder
     return paths
 
@@ -96,6 +95,9 @@ def result_html(result: Result, trades: int = 10) -> str:
     trades_html = table(shown, {"pnl": "{:,.2f}", "return": "{:+.2%}", "mae": "{:+.1%}", "mfe": "{:+.1%}"}, index=False)
     stats = pd.Series(trade_stats(result.trades)).rename(index=LABELS).to_frame("per position")
     stats_html = "<p>trade statistics (net of fees)</p>" + table(stats, {LABELS[k]: v for k, v in TRADE_STATS.items()})
+    # matplotlib loads only when a chart is drawn
+    from riskon.pages.charts import signal_figure
+
     fig = signal_figure(result)
     fig.set_size_inches(11, 6)
     chart = figure(fig, f"{cfg.name} signal chart")
