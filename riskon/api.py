@@ -197,9 +197,8 @@ class Sweep:
         # DuckDB loads only when the store is used
         from riskon.sweeps.store import Store, rank_runs
 
-        if self._runs is None:  # failed runs rank among missing values: read enough rows for n ok ones
-            top = Store(self.db).top(self.sweep_id, metric, ascending=ascending, n=n + self.counts()[1])
-            return top[top["status"] == "ok"].head(n).reset_index(drop=True)
+        if self._runs is None:
+            return Store(self.db).top(self.sweep_id, metric, ascending=ascending, n=n, ok_only=True)
         ok = self.runs[self.runs["status"] == "ok"]
         return rank_runs(ok, metric, "minimize" if ascending else "maximize").head(n)
 

@@ -178,22 +178,23 @@ def from_store(store: Store, run_id: str) -> Entry:
     return entry
 
 
-def sweep_top(store: Store, sweep: str, top: int) -> list[str]:
-    """The ids of a sweep's ``top`` best runs by its objective."""
+def find_sweep_objective(store: Store, sweep: str | None) -> tuple[dict, dict, str, str]:
+    """A stored sweep (``Store.find_sweep``; not found is a ``ConfigError``), its spec, objective and direction."""
     try:
         info = store.find_sweep(sweep)
     except (KeyError, FileNotFoundError) as e:
         raise ConfigError(str(e).strip("'\"")) from None
     spec = sweep_spec(store, info["sweep_id"])
-    objective, direction = spec.get("objective", "sharpe"), spec.get("direction", "maximize")
-    runs = store.runs(info["sweep_id"])
-    # DuckDB loads only when stored runs are read
-    from riskon.sweeps.store import rank_runs
+    return info, spec, spec.get("objective", "sharpe"), spec.get("direction", "maximize")
 
-    ok = rank_runs(runs[runs["status"] == "ok"], objective, direction)
+
+def sweep_top(store: Store, sweep: str, top: int) -> list[str]:
+    """The ids of a sweep's ``top`` best finished runs by its objective (ranked in the store)."""
+    info, _, objective, direction = find_sweep_objective(store, sweep)
+    ok = store.top(info["sweep_id"], objective, ascending=direction == "minimize", n=top, ok_only=True)
     if ok.empty:
         raise ConfigError(f"sweep {info['name']} has no finished runs")
-    return list(ok["run_id"].head(top))
+    return list(ok["run_id"])
 
 
 def sweep_rates_text(store: Store, sweep_id: str) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from riskon.analysis.comparison import sweep_spec
+from riskon.analysis.comparison import find_sweep_objective
 from riskon.config import ConfigError
 from riskon.metrics import METRICS
 from riskon.sweeps.param_columns import coded_runs
@@ -51,12 +51,7 @@ def load_sweep(store: Store, sweep: str | None) -> SweepData:
     One pass over the runs (``riskon.sweeps.param_columns.coded_runs``): their ids and metrics, ranked, and each
     swept parameter as codes into its few values; the parameter columns of ``runs`` are built from those codes.
     """
-    try:
-        info = store.find_sweep(sweep)
-    except (KeyError, FileNotFoundError) as e:
-        raise ConfigError(str(e).strip("'\"")) from None
-    spec = sweep_spec(store, info["sweep_id"])
-    objective, direction = spec.get("objective", "sharpe"), spec.get("direction", "maximize")
+    info, spec, objective, direction = find_sweep_objective(store, sweep)
     paths = list(spec.get("values", {}))
     with store.connect(read_only=True) as con:
         got = coded_runs(con, runs_from(con, info["sweep_id"]), [info["sweep_id"]], list(METRICS), paths, objective,

@@ -408,15 +408,16 @@ class Store:
             df["returns"] = self.rebuilt_returns(df.to_dict("records"))
         return df
 
-    def top(self, sweep_id: str, metric: str, ascending: bool = False, n: int = 20) -> pd.DataFrame:
-        """The ``n`` best runs of a sweep by ``metric``, ranked in the database (as ``rank_runs``: ties by run id,
-        missing and NaN values last); only those rows are read."""
+    def top(self, sweep_id: str, metric: str, ascending: bool = False, n: int = 20, ok_only: bool = False
+            ) -> pd.DataFrame:  # fmt: skip
+        """The ``n`` best runs (``ok_only``: of those that finished) of a sweep by ``metric``, ranked in the database
+        (as ``rank_runs``: ties by run id, missing and NaN values last); only those rows are read."""
         if metric not in METRICS:
             raise KeyError(f"unknown metric {metric!r}; valid: {', '.join(METRICS)}")
-        order = "ASC" if ascending else "DESC"
+        order, only = ("ASC" if ascending else "DESC"), ("AND r.status = 'ok'" if ok_only else "")
         with self.connect(read_only=True) as con:
             sql = (
-                f"SELECT r.* EXCLUDE (blocks) {runs_from(con, sweep_id)} "
+                f"SELECT r.* EXCLUDE (blocks) {runs_from(con, sweep_id)} {only} "
                 f"ORDER BY (r.{metric} IS NULL OR isnan(r.{metric})), r.{metric} {order}, r.run_id LIMIT ?"
             )
             df = con.execute(sql, [sweep_id, int(n)]).df()
@@ -472,8 +473,7 @@ class Store:
         A trial is an ok run linked to any sweep of ``strategy_key``; runs with identical daily returns (same
         start, same length, same digest) are one trial, however many sweeps or run ids share them. One row
         per trial, by run id: ``run_id`` (the smallest of its runs), its ``sharpe``, ``runs`` (how many runs
-        share those returns) and ``fingerprint`` (a hash of start and digest, for ``trials_key``).
-        """
+        share those returns) and ``fingerprint`` (a hash of start and digest, for ``trials_key``)."""
         with self.connect(read_only=True) as con:
             return trials_table(con, strategy_key)
 
