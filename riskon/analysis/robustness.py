@@ -279,10 +279,6 @@ def trials_key(fingerprints) -> str:
     return hashlib.sha256(",".join(sorted(str(int(f)) for f in fingerprints)).encode()).hexdigest()[:16]
 
 
-def _per_day(annual_sharpe) -> float:
-    return math.nan if annual_sharpe is None else float(annual_sharpe) / math.sqrt(PERIODS)
-
-
 def _ok(con, sweep_id: str) -> str:
     """``FROM ... WHERE ...`` of a sweep's ok runs with at least two daily returns (the runs its statistics are
     over), one ``?`` for the sweep id: by the runs' own column when that is the same set (``runs_from``)."""

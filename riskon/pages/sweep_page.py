@@ -149,13 +149,6 @@ def _laid_out(fig, rows: int = 1, cols: int = 1, left: float = 0.8, right: float
     return fig
 
 
-def _box(j: float, i: float):
-    # matplotlib loads only when a chart is drawn
-    from matplotlib.patches import Rectangle
-
-    return Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", lw=2)
-
-
 #: Slices per row of the slice figure (a sweep of many parameters gets more rows, not narrower plots).
 SLICES_PER_ROW = 3
 
